@@ -1,0 +1,29 @@
+# The two commands of the README: `make demo` and `make test`. Each makes .venv if missing.
+VENV   ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+# Reinstall whenever the project's requirements change.
+$(STAMP): pyproject.toml constraints.txt | $(PYTHON)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(PYTHON) examples/descent_by_hand.py
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(PYTHON) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,8 @@
+"""handgrad: gradient descent on hand-written, proved-right backward passes."""
+
+from handgrad.context import Context, forward
+from handgrad.functions import MSE, Linear, linear, mse
+
+__version__ = "0.1.0"
+
+__all__ = ["MSE", "Context", "Linear", "__version__", "forward", "linear", "mse"]

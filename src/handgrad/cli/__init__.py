@@ -1,0 +1,59 @@
+"""The ``handgrad`` command line: ``build_parser()``, ``main(argv) -> int``, ``entry_point()``.
+
+Each subcommand lives in a module of this package that provides ``add_parser(subparsers)``
+and a ``run(args) -> int``; this module only wires them together and turns user errors
+into one clear line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import handgrad
+from handgrad.errors import UserError
+
+SUBCOMMANDS: tuple[str, ...] = ()
+
+
+def _modules():
+    import importlib
+
+    return [importlib.import_module(f"handgrad.cli.{name}") for name in SUBCOMMANDS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="handgrad",
+        description="Gradient descent on hand-written, proved-right backward passes.",
+    )
+    parser.add_argument("--version", action="version", version=f"handgrad {handgrad.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _modules():
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv``; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except UserError as error:
+        if args.debug:
+            raise
+        print(f"handgrad {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"handgrad {args.command}: interrupted.", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:
+    sys.exit(main())

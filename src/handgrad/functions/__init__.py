@@ -1,0 +1,6 @@
+"""The hand-written autograd Functions and their functional forms."""
+
+from handgrad.functions.linear import Linear, linear
+from handgrad.functions.mse import MSE, mse
+
+__all__ = ["MSE", "Linear", "linear", "mse"]
