@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_problem
 
 import handgrad
 from handgrad import MSE, Context, Linear
+
+from conftest import make_problem
 
 
 def manual_chain(X, W, b, Y):

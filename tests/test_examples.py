@@ -26,7 +26,7 @@ def test_descent_by_hand_loss_falls_and_is_logged(tmp_path):
     losses = [float(x) for x in re.findall(r"loss\s+([0-9.]+)", result.stdout)]
     assert len(losses) == 11
     assert losses[-1] < 0.1 * losses[0]
-    assert all(later <= earlier for earlier, later in zip(losses, losses[1:]))
+    assert all(later <= earlier for earlier, later in zip(losses, losses[1:], strict=False))
     assert list((tmp_path / "log").glob("events.out.tfevents.*"))
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
 
 import handgrad
 from handgrad import MSE, Linear, linear, mse
+
+from conftest import make_problem
 
 TOL = {"rtol": 1e-12, "atol": 1e-12}
 

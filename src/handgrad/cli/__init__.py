@@ -12,9 +12,10 @@ import sys
 from collections.abc import Sequence
 
 import handgrad
+from handgrad.cli.argtypes import Parser
 from handgrad.errors import UserError
 
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS = ("train", "predict")
 
 
 def _modules():
@@ -23,16 +24,23 @@ def _modules():
     return [importlib.import_module(f"handgrad.cli.{name}") for name in SUBCOMMANDS]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="handgrad",
         description="Gradient descent on hand-written, proved-right backward passes.",
     )
     parser.add_argument("--version", action="version", version=f"handgrad {handgrad.__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in _modules():
-        module.add_parser(subparsers)
+        sub = module.add_parser(subparsers)
+        # Also after the subcommand; SUPPRESS keeps it from undoing `handgrad --debug CMD`.
+        sub.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show the full traceback of an error",
+        )
     return parser
 
 
@@ -50,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"handgrad {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:  # the disk, not the code: full, read-only, permissions
+        if args.debug:
+            raise
+        where = f": {error.filename}" if error.filename else ""
+        print(f"handgrad {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"handgrad {args.command}: interrupted.", file=sys.stderr)
         return 130

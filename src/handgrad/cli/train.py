@@ -1,0 +1,346 @@
+"""``handgrad train``: fit a linear regression by gradient descent, into a new run directory."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import sys
+import time
+from pathlib import Path
+
+from handgrad import config as cfg
+from handgrad.cli import argtypes as types
+from handgrad.data.dataset import Dataset
+from handgrad.data.datasets import DATASETS, load_dataset
+from handgrad.errors import UserError
+from handgrad.runs.checkpoint import load_checkpoint
+from handgrad.runs.outputs import save_progress, summary, write_results
+from handgrad.runs.rundir import RunDirectory
+from handgrad.training import DivergedError, Trainer, prepare
+
+# Checkpoint at least this often (seconds of training) when --checkpoint-every is unset.
+CHECKPOINT_SECONDS = 10.0
+# Flags that --resume takes; all others come from the run's config.json.
+RESUME_FLAGS = ("epochs", "quiet", "checkpoint_every")
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "train",
+        help="fit a linear regression by gradient descent",
+        description="Fit W and b of Y ≈ XW + b by gradient descent on the hand-written "
+        "Linear and MSE Functions. Writes a new run directory.",
+    )
+    data = p.add_argument_group("data (an embedded data set, or a file of your own)")
+    data.add_argument("--dataset", choices=DATASETS, help="embedded data set (default: diabetes)")
+    data.add_argument("--data", metavar="FILE", help="CSV, Parquet or .npz file")
+    data.add_argument(
+        "--target",
+        type=types.columns,
+        action="extend",
+        metavar="COLS",
+        help="target column(s) of --data, comma-separated",
+    )
+    data.add_argument(
+        "--features",
+        metavar="COLS|N",
+        help="feature columns of --data (default: the other numeric columns); "
+        "with --dataset synthetic, the number of features (default 10)",
+    )
+    data.add_argument("--target-file", metavar="FILE", help="targets in a second file")
+    data.add_argument(
+        "--samples",
+        type=types.positive_int,
+        default=1000,
+        help="synthetic: number of rows (default 1000)",
+    )
+    data.add_argument(
+        "--targets",
+        type=types.positive_int,
+        default=1,
+        help="synthetic: number of targets (default 1)",
+    )
+    data.add_argument(
+        "--noise",
+        type=types.non_negative_float,
+        default=0.1,
+        help="synthetic: noise standard deviation (default 0.1)",
+    )
+    fit = p.add_argument_group("descent")
+    fit.add_argument("--epochs", type=types.positive_int, help="maximum epochs (default 20000)")
+    fit.add_argument(
+        "--lr",
+        type=types.learning_rate,
+        default="auto",
+        help="learning rate, or 'auto' = 1/L from the data (default)",
+    )
+    fit.add_argument(
+        "--batch-size",
+        type=types.batch_size,
+        default=None,
+        metavar="N|full",
+        help="rows per step: 'full' (default), N for mini-batch, 1 for SGD",
+    )
+    fit.add_argument(
+        "--optimizer",
+        choices=cfg.OPTIMIZERS,
+        default="gd",
+        help="'gd' = w <- w - lr*grad (default), or a torch.optim optimizer",
+    )
+    fit.add_argument("--momentum", type=types.non_negative_float, default=0.0)
+    fit.add_argument("--nesterov", action="store_true")
+    fit.add_argument("--scheduler", choices=cfg.SCHEDULERS, default="none")
+    fit.add_argument("--lr-step-size", type=types.positive_int, default=1000)
+    fit.add_argument("--lr-gamma", type=types.positive_float, default=None)
+    fit.add_argument(
+        "--tol",
+        type=types.non_negative_float,
+        default=1e-7,
+        help="relative loss improvement below which an epoch counts as stalled",
+    )
+    fit.add_argument(
+        "--patience",
+        type=types.positive_int,
+        default=20,
+        help="stalled epochs in a row before stopping (default 20)",
+    )
+    fit.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="stop on the validation loss and restore the best weights",
+    )
+    fit.add_argument(
+        "--grad",
+        choices=cfg.GRADIENTS,
+        default="manual",
+        help="chain the backward passes by hand (default) or through autograd",
+    )
+    fit.add_argument(
+        "--path",
+        choices=cfg.PATHS,
+        default="auto",
+        help="'chained' forces Linear then MSE, the teaching path",
+    )
+    split = p.add_argument_group("splits, scaling, hardware")
+    split.add_argument("--test-fraction", type=types.fraction, default=0.2)
+    split.add_argument("--val-fraction", type=types.fraction, default=None)
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--no-standardize", action="store_true", help="train on raw features")
+    split.add_argument("--standardize-targets", action="store_true")
+    split.add_argument("--device", choices=cfg.DEVICES, default="auto")
+    split.add_argument("--dtype", choices=cfg.DTYPES, default="float32")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", metavar="DIR", help="new run directory (default runs/<time>)")
+    out.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    out.add_argument(
+        "--checkpoint-every",
+        type=types.positive_int,
+        metavar="EPOCHS",
+        help=f"checkpoint every N epochs (default: every {CHECKPOINT_SECONDS:g} s)",
+    )
+    out.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(run=run)
+    return p
+
+
+def config_from_args(args) -> cfg.TrainConfig:
+    return cfg.check(
+        cfg.TrainConfig(
+            max_epochs=args.epochs or cfg.TrainConfig.max_epochs,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            momentum=args.momentum,
+            nesterov=args.nesterov,
+            scheduler=args.scheduler,
+            lr_step_size=args.lr_step_size,
+            lr_gamma=args.lr_gamma,
+            tol=args.tol,
+            n_iter_no_change=args.patience,
+            early_stopping=args.early_stopping,
+            val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+            standardize=not args.no_standardize,
+            standardize_targets=args.standardize_targets,
+            grad=args.grad,
+            path=args.path,
+            device=args.device,
+            dtype=args.dtype,
+        )
+    )
+
+
+def source_from_args(args) -> dict:
+    """Where the data comes from, as recorded in config.json for --resume."""
+    if args.data is not None:
+        if args.dataset is not None:
+            raise UserError("give either --dataset or --data, not both.")
+        return {
+            "data": str(Path(args.data).resolve()),
+            "target": args.target,
+            "features": types.columns(args.features) if args.features else None,
+            "target_file": str(Path(args.target_file).resolve()) if args.target_file else None,
+        }
+    for flag, value in (("--target", args.target), ("--target-file", args.target_file)):
+        if value:
+            raise UserError(f"{flag} goes with --data FILE; embedded data sets name their own.")
+    name = args.dataset or "diabetes"
+    if name != "synthetic":
+        if args.features:
+            raise UserError("--features goes with --data FILE or --dataset synthetic.")
+        return {"dataset": name}
+    try:
+        features = int(args.features) if args.features else 10
+    except ValueError:
+        raise UserError(
+            f"--features with --dataset synthetic is a number of features; got {args.features!r}."
+        ) from None
+    return {
+        "dataset": name,
+        "samples": args.samples,
+        "features": features,
+        "targets": args.targets,
+        "noise": args.noise,
+        "seed": args.seed,
+    }
+
+
+def load_source(source: dict, dtype: str) -> Dataset:
+    if "dataset" in source:
+        options = {k: v for k, v in source.items() if k != "dataset"}
+        return load_dataset(source["dataset"], **options)
+    from handgrad.data.files import check_fits_dtype, load_training_file
+
+    dataset = load_training_file(
+        source["data"], source["target"], source["features"], source["target_file"]
+    )
+    check_fits_dtype(dataset, dtype)
+    return dataset
+
+
+def fingerprint(dataset: Dataset) -> str:
+    digest = hashlib.sha256(dataset.X.tobytes())
+    digest.update(dataset.Y.tobytes())
+    return digest.hexdigest()
+
+
+def warn(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"handgrad train: warning: {message}", file=sys.stderr)
+
+
+def run(args) -> int:
+    if args.resume:
+        return resume(args)
+    config = config_from_args(args)
+    source = source_from_args(args)
+    dataset = load_source(source, config.dtype)
+    data = prepare(dataset, config)
+    trainer = Trainer(data, config)
+    run_dir = RunDirectory.create(args.out)
+    run_dir.write_config(
+        {"config": config.to_dict(), "source": source, "fingerprint": fingerprint(dataset)}
+    )
+    return execute(run_dir, trainer, dataset, args)
+
+
+def resume(args) -> int:
+    from handgrad.cli import build_parser
+
+    defaults = vars(build_parser().parse_args(["train"]))
+    given = [
+        f"--{key.replace('_', '-')}"
+        for key, value in vars(args).items()
+        if key in defaults and key not in RESUME_FLAGS + ("resume",) and value != defaults[key]
+    ]
+    if given:
+        raise UserError(
+            f"--resume continues a run with its own settings; drop {', '.join(given)} "
+            "(only --epochs, --checkpoint-every and --quiet may change)."
+        )
+    run_dir = RunDirectory.open(args.resume)
+    recorded = run_dir.read_config()
+    config = cfg.check(cfg.TrainConfig(**recorded["config"]))
+    if args.epochs:
+        config = cfg.check(config.replace(max_epochs=args.epochs))
+    dataset = load_source(recorded["source"], config.dtype)
+    if fingerprint(dataset) != recorded["fingerprint"]:
+        raise UserError(
+            f"the data of {run_dir.path} changed since the run started; resuming would not "
+            "continue the same descent. Start a new run."
+        )
+    state, seconds = load_checkpoint(run_dir.checkpoint)
+    trainer = Trainer(prepare(dataset, config), config)
+    trainer.load_state(state)
+    trainer.train_seconds = seconds
+    if not args.quiet:
+        print(f"resuming {run_dir.path} at epoch {state.epoch}", file=sys.stderr)
+    return execute(run_dir, trainer, dataset, args, logged=0)
+
+
+def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, logged=0) -> int:
+    """Train with checkpoints and signal handling; write the results; print the summary."""
+    quiet = args.quiet
+    if trainer.data.constant_features:
+        warn(
+            f"constant feature(s) {', '.join(trainer.data.constant_features)} carry no "
+            "information; their weights stay 0.",
+            quiet,
+        )
+    if not trainer.reference.unique:
+        warn(
+            "the least-squares optimum is not unique (more features than rows, or collinear "
+            "features): the reference is the minimum-norm solution; training goes on.",
+            quiet,
+        )
+    from handgrad.cli.progress import Progress
+
+    progress = Progress(trainer.config.max_epochs, trainer.epoch, quiet)
+    stop = {"signal": None}
+    last = {"time": time.monotonic(), "logged": logged}
+
+    def on_signal(signum, frame):
+        stop["signal"] = signum
+
+    def callback(t: Trainer) -> bool:
+        progress(t)
+        every = args.checkpoint_every
+        due = (
+            t.epoch % every == 0 if every else time.monotonic() - last["time"] > CHECKPOINT_SECONDS
+        )
+        if due:
+            last["logged"] = save_progress(run_dir, t, last["logged"])
+            last["time"] = time.monotonic()
+        return stop["signal"] is not None
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        trainer.fit(callback)
+        diverged = None
+    except DivergedError as error:
+        diverged = error
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        progress.close()
+    save_progress(run_dir, trainer, last["logged"])
+    metrics = trainer.metrics()
+    metrics["data"] = dataset.name
+    write_results(run_dir, trainer, metrics, save_model=diverged is None)
+    if diverged is not None:
+        raise diverged
+    if stop["signal"] is not None:
+        print(
+            f"handgrad train: stopped at epoch {trainer.epoch} by "
+            f"{signal.Signals(stop['signal']).name}; checkpoint saved. "
+            f"Continue with: handgrad train --resume {run_dir.path}",
+            file=sys.stderr,
+        )
+        return 128 + stop["signal"]
+    if not quiet:
+        print(f"handgrad train: {dataset.name}: {len(trainer.data.feature_names)} features -> "
+              f"{len(trainer.data.target_names)} target(s), {trainer.data.train.n_samples} "
+              "training rows")  # fmt: skip
+        print(summary(metrics, trainer, run_dir))
+    return 0

@@ -1,0 +1,1 @@
+"""Run directories: atomic files, checkpoints, TensorBoard logs, figures."""

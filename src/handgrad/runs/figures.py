@@ -1,0 +1,68 @@
+"""The figures of a run: loss curves, and predicted against true."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from handgrad.runs.atomic import write_atomic  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+
+
+def loss_curves(history: dict[str, list], optimum: float | None, path: Path) -> None:
+    """Two panels: the MSE of each split by epoch (log-log), and the train MSE's gap to
+    the closed-form optimum (log scale), which shows the rate of convergence.
+    """
+    fig, (ax, gap_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
+    epochs = np.arange(1, len(history["train_mse"]) + 1)
+    for key, label in (("train_mse", "train"), ("val_mse", "validation"), ("test_mse", "test")):
+        values = np.array(history[key], dtype=float)
+        if np.isfinite(values).any():
+            ax.plot(epochs, values, label=label)
+    has_optimum = optimum is not None and math.isfinite(optimum) and optimum > 0
+    if has_optimum:
+        ax.axhline(optimum, color="gray", linestyle="--", label="least-squares optimum (train)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE  (1/q) Σ (ŷ − y)²")
+    ax.set_title("Loss by epoch")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    if has_optimum:
+        gap = (np.array(history["train_mse"], dtype=float) - optimum) / optimum
+        positive = gap > 0
+        gap_ax.plot(epochs[positive], gap[positive], color="C0")
+        gap_ax.set_yscale("log")
+    gap_ax.set_xlabel("epoch")
+    gap_ax.set_ylabel("(train MSE − optimum) / optimum")
+    gap_ax.set_title("Relative gap to the optimum")
+    gap_ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, name: str, split: str, path: Path):
+    """Scatter of predictions against targets for one target, with the line y = x."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.8))
+    ax.scatter(y_true, y_pred, s=12, alpha=0.7)
+    low = float(min(y_true.min(), y_pred.min()))
+    high = float(max(y_true.max(), y_pred.max()))
+    ax.plot([low, high], [low, high], color="gray", linestyle="--", label="ŷ = y")
+    ax.set_xlabel(f"true {name}")
+    ax.set_ylabel(f"predicted {name}")
+    ax.set_title(f"Predicted against true ({split} split)")
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
