@@ -51,6 +51,9 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
         return schedulers.CosineAnnealingLR(optimizer, T_max=config.max_epochs)
     if name == "plateau":
         return schedulers.ReduceLROnPlateau(
-            optimizer, factor=gamma, patience=max(1, config.n_iter_no_change // 2)
+            optimizer,
+            factor=gamma,
+            patience=max(1, config.n_iter_no_change // 2),
+            threshold=config.tol,
         )
     return None
