@@ -40,9 +40,7 @@ def test_closed_form_reference_matches_numpy_lstsq():
 def test_recovers_known_weights_on_synthetic_data():
     dataset, W, b = synthetic(samples=2000, features=5, targets=3, noise=0.01, seed=3)
     trainer = fit(dataset, test_fraction=0.0, dtype="float64")
-    model = LinearModel(
-        trainer.W, trainer.b, trainer.data.x_scaler, trainer.data.y_scaler, (), ()
-    )
+    model = LinearModel(trainer.W, trainer.b, trainer.data.x_scaler, trainer.data.y_scaler, (), ())
     W_raw, b_raw = model.raw_coefficients()
     np.testing.assert_allclose(W_raw, W, atol=2e-3)
     np.testing.assert_allclose(b_raw, b, atol=2e-3)
@@ -63,9 +61,7 @@ def test_stats_path_iterates_equal_chained_path():
     settings = dict(max_epochs=50, tol=0.0, dtype="float64", learning_rate=0.05)
     stats = fit(dataset, path="stats", **settings)
     chained = fit(dataset, path="chained", **settings)
-    np.testing.assert_allclose(
-        stats.history["train_mse"], chained.history["train_mse"], rtol=1e-10
-    )
+    np.testing.assert_allclose(stats.history["train_mse"], chained.history["train_mse"], rtol=1e-10)
     torch.testing.assert_close(stats.W, chained.W, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(stats.b, chained.b, rtol=1e-10, atol=1e-12)
 

@@ -83,16 +83,11 @@ def summary(metrics: dict, trainer: Trainer, run: RunDirectory) -> str:
         f"  path            {metrics['path']}, learning rate {rate}",
         f"  epochs          {metrics['epochs']}  ({STOP_REASONS.get(metrics['stop_reason'], '')})",
         f"  train time      {metrics['train_seconds']:.3f} s",
-        f"  train MSE       {fmt(metrics['train_mse']):>12}   R² {fmt(metrics['r2_train'], '.4f')}",
     ]
-    if metrics["val_mse"] is not None:
-        lines.append(
-            f"  validation MSE  {fmt(metrics['val_mse']):>12}   R² {fmt(metrics['r2_val'], '.4f')}"
-        )
-    if metrics["test_mse"] is not None:
-        lines.append(
-            f"  test MSE        {fmt(metrics['test_mse']):>12}   R² {fmt(metrics['r2_test'], '.4f')}"
-        )
+    for split, label in (("train", "train MSE"), ("val", "validation MSE"), ("test", "test MSE")):
+        if metrics[f"{split}_mse"] is not None:
+            mse, r2 = fmt(metrics[f"{split}_mse"]), fmt(metrics[f"r2_{split}"], ".4f")
+            lines.append(f"  {label:<15} {mse:>12}   R² {r2}")
     lines.append(
         f"  optimum (train) {fmt(metrics['optimum_train_mse']):>12}   "
         f"gap {metrics['gap_to_optimum']:.2e}  (closed-form least squares)"
