@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-# Rows per block when evaluating: bounds the (rows, p) residual kept at once.
-BLOCK_ROWS = 65_536
+from handgrad.training.statistics import BLOCK_ROWS
 
 
 @torch.no_grad()

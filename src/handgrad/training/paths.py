@@ -17,7 +17,7 @@ import torch
 
 import handgrad
 from handgrad.functions import MSE, Linear
-from handgrad.training.reference import Statistics
+from handgrad.training.statistics import Statistics, theta_of
 
 
 class ChainedPath:
@@ -51,13 +51,13 @@ class StatsPath:
 
     name = "stats"
 
-    def __init__(self, stats: Statistics, Y: torch.Tensor) -> None:
-        self.S, self.T, self.q = stats.S, stats.T, stats.q  # (n+1, n+1), (n+1, p)
-        self.yty = (Y.double() ** 2).sum()
+    def __init__(self, stats: Statistics) -> None:
+        self.stats = stats
 
     def __call__(self, X, Y, W, b):
-        theta = torch.cat([W, b.unsqueeze(0)]).double()  # (n+1, p)
-        S_theta = self.S @ theta  # (n+1, n+1) @ (n+1, p) -> (n+1, p)
-        grad = ((2.0 / self.q) * (S_theta - self.T)).to(W.dtype)  # (n+1, p)
-        loss = ((theta * (S_theta - 2.0 * self.T)).sum() + self.yty) / self.q
+        stats = self.stats
+        theta = theta_of(W, b)  # (n+1, p)
+        S_theta = stats.S @ theta  # (n+1, n+1) @ (n+1, p) -> (n+1, p)
+        grad = ((2.0 / stats.q) * (S_theta - stats.T)).to(W.dtype)  # (n+1, p)
+        loss = ((theta * (S_theta - 2.0 * stats.T)).sum() + stats.yty.sum()) / stats.q
         return loss, grad[:-1], grad[-1]

@@ -1,9 +1,7 @@
 """The closed-form least-squares optimum, and the curvature L that sets the step size.
 
-Both come from the sufficient statistics of the training split, gathered in one
-blocked pass in float64 (so streaming data would work the same way):
-
-    X̃ = [X, 1] (q, n+1),  S = X̃ᵀX̃ (n+1, n+1),  T = X̃ᵀY (n+1, p).
+Both come from the sufficient statistics S = X̃ᵀX̃ and T = X̃ᵀY of the training split
+(``statistics.py``), gathered in one blocked pass, so streaming data would work the same.
 
 The loss C(θ) = (1/q)‖X̃θ − Y‖² of θ = [W; bᵀ] has Hessian (2/q)·S for each of the p
 output columns; L is its largest eigenvalue, and descent at a fixed step is stable
@@ -16,34 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from handgrad.training.metrics import BLOCK_ROWS
-
-
-@dataclass
-class Statistics:
-    """S = X̃ᵀX̃ (n+1, n+1) and T = X̃ᵀY (n+1, p), float64, over q rows."""
-
-    S: torch.Tensor
-    T: torch.Tensor
-    q: int
-
-
-@torch.no_grad()
-def statistics(X: torch.Tensor, Y: torch.Tensor) -> Statistics:
-    """Gather S and T in one blocked pass over X (q, n) and Y (q, p), in float64."""
-    q, n = X.shape
-    S = torch.zeros(n + 1, n + 1, dtype=torch.float64, device=X.device)
-    T = torch.zeros(n + 1, Y.shape[1], dtype=torch.float64, device=X.device)
-    for start in range(0, q, BLOCK_ROWS):
-        Xb = X[start : start + BLOCK_ROWS].double()
-        Yb = Y[start : start + BLOCK_ROWS].double()
-        S[:n, :n] += Xb.T @ Xb  # (n, rows) @ (rows, n)
-        S[:n, n] += Xb.sum(dim=0)
-        T[:n] += Xb.T @ Yb  # (n, rows) @ (rows, p)
-        T[n] += Yb.sum(dim=0)
-    S[n, :n] = S[:n, n]
-    S[n, n] = q
-    return Statistics(S, T, q)
+from handgrad.training.statistics import Statistics
 
 
 @dataclass

@@ -24,10 +24,11 @@ import torch
 from handgrad.config import TrainConfig
 from handgrad.errors import UserError
 from handgrad.training.metrics import mse_and_r2, r2_from_mse, sse_per_target
-from handgrad.training.optim import make_optimizer, make_scheduler
+from handgrad.training.optim import GradientDescent, make_optimizer, make_scheduler
 from handgrad.training.paths import ChainedPath, StatsPath
 from handgrad.training.prepare import Prepared, Split
-from handgrad.training.reference import Reference, least_squares, statistics
+from handgrad.training.reference import Reference, least_squares
+from handgrad.training.statistics import Statistics, sse_from_statistics, statistics, theta_of
 
 # Training stops as diverged once the loss exceeds its best by this factor.
 DIVERGENCE_FACTOR = 1e4
@@ -82,6 +83,13 @@ class Trainer:
         train = data.train
         self.stats = statistics(train.X, train.Y)
         self.reference: Reference = least_squares(self.stats)
+        # Held-out splits are evaluated every epoch: from their statistics, in O(n²p),
+        # whenever that is cheaper than a pass over their rows.
+        self._split_stats = {
+            name: statistics(split.X, split.Y)
+            for name, split in (("val", data.val), ("test", data.test))
+            if split is not None and split.X.shape[1] + 1 < split.n_samples
+        }
         self.learning_rate = self._resolve_learning_rate()
         self.path = self._choose_path()
         n, p = train.X.shape[1], train.Y.shape[1]
@@ -110,7 +118,7 @@ class Trainer:
         full_batch = config.batch_size is None or config.batch_size >= q
         use_stats = config.path == "stats" or (config.path == "auto" and full_batch and q > n + 1)
         if use_stats:
-            return StatsPath(self.stats, self.data.train.Y)
+            return StatsPath(self.stats)
         return ChainedPath(config.grad)
 
     # --- checkpoints ---------------------------------------------------------------
@@ -160,32 +168,42 @@ class Trainer:
         Returns the epoch's train loss (mean over its rows) and the norm of the last
         step's gradient with respect to (W, b).
         """
+        plain = isinstance(self.optimizer, GradientDescent)
         total = grad_W = grad_b = None
         for X, Y in self._batches(self.data.train):
             loss, grad_W, grad_b = self.path(X, Y, self.W, self.b)
-            self.W.grad, self.b.grad = grad_W, grad_b
-            self.optimizer.step()
+            if plain:  # w <- w - lr * grad, without torch.optim's per-step hooks
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.W.sub_(grad_W, alpha=lr)
+                self.b.sub_(grad_b, alpha=lr)
+            else:
+                self.W.grad, self.b.grad = grad_W, grad_b
+                self.optimizer.step()
             weighted = loss * X.shape[0]
             total = weighted if total is None else total + weighted
-        grad_norm = (grad_W.square().sum() + grad_b.square().sum()).sqrt()
-        return float(total) / self.data.train.n_samples, float(grad_norm)
+        grad_norm = math.hypot(float(grad_W.norm()), float(grad_b.norm()))
+        return float(total) / self.data.train.n_samples, grad_norm
 
-    def _evaluate(self, split: Split | None) -> tuple[float, float]:
+    def _evaluate(self, name: str, split: Split | None) -> tuple[float, float]:
         if split is None:
             return math.nan, math.nan
-        sse = sse_per_target(split.X, split.Y, self.W, self.b, self._y_scale)
+        stats: Statistics | None = self._split_stats.get(name)
+        if stats is not None:
+            sse = sse_from_statistics(stats, theta_of(self.W, self.b)) * self._y_scale**2
+        else:
+            sse = sse_per_target(split.X, split.Y, self.W, self.b, self._y_scale)
         return mse_and_r2(sse, split.sst, split.n_samples)
 
     def _record(self, train_loss: float, grad_norm: float) -> tuple[float, float]:
         """Append this epoch's metrics; return (monitored loss, train MSE in original units)."""
         train = self.data.train
         if self.config.standardize_targets:
-            train_mse, r2_train = self._evaluate(train)
+            train_mse, r2_train = self._evaluate("train", train)
         else:
             train_mse = train_loss
             r2_train = r2_from_mse(train_mse, train.sst, train.n_samples)
-        val_mse, r2_val = self._evaluate(self.data.val)
-        test_mse, r2_test = self._evaluate(self.data.test)
+        val_mse, r2_val = self._evaluate("val", self.data.val)
+        test_mse, r2_test = self._evaluate("test", self.data.test)
         lr = self.optimizer.param_groups[0]["lr"]
         values = (train_mse, val_mse, test_mse, r2_train, r2_val, r2_test, lr, grad_norm)
         for key, value in zip(HISTORY_KEYS, values, strict=True):

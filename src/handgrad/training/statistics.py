@@ -1,0 +1,58 @@
+"""Sufficient statistics of a split for least squares, gathered in one blocked pass.
+
+With X̃ = [X, 1] (q, n+1):  S = X̃ᵀX̃ (n+1, n+1),  T = X̃ᵀY (n+1, p),  and yᵀy per
+target (p,). For θ = [W; bᵀ] (n+1, p), each target's squared error is
+
+    SSEⱼ = Σᵢ (X̃θ − Y)ᵢⱼ² = θⱼᵀ S θⱼ − 2 θⱼᵀ Tⱼ + yⱼᵀyⱼ,
+
+and the gradient of mse = (1/q) Σⱼ SSEⱼ is (2/q)(Sθ − T). Both cost O(n²p), not
+O(qnp): the closed-form reference, the ``stats`` descent path and cheap per-epoch
+evaluation all use them. Everything is float64: SSE is a difference of large terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# Rows per block in a pass over X: bounds the float64 copy of a block kept at once.
+BLOCK_ROWS = 65_536
+
+
+@dataclass
+class Statistics:
+    S: torch.Tensor  # (n+1, n+1)
+    T: torch.Tensor  # (n+1, p)
+    yty: torch.Tensor  # (p,)
+    q: int
+
+
+@torch.no_grad()
+def statistics(X: torch.Tensor, Y: torch.Tensor) -> Statistics:
+    """S, T and yᵀy of X (q, n) and Y (q, p), in float64, one blocked pass."""
+    q, n = X.shape
+    S = torch.zeros(n + 1, n + 1, dtype=torch.float64, device=X.device)
+    T = torch.zeros(n + 1, Y.shape[1], dtype=torch.float64, device=X.device)
+    yty = torch.zeros(Y.shape[1], dtype=torch.float64, device=X.device)
+    for start in range(0, q, BLOCK_ROWS):
+        Xb = X[start : start + BLOCK_ROWS].double()
+        Yb = Y[start : start + BLOCK_ROWS].double()
+        S[:n, :n] += Xb.T @ Xb  # (n, rows) @ (rows, n)
+        S[:n, n] += Xb.sum(dim=0)
+        T[:n] += Xb.T @ Yb  # (n, rows) @ (rows, p)
+        T[n] += Yb.sum(dim=0)
+        yty += (Yb * Yb).sum(dim=0)
+    S[n, :n] = S[:n, n]
+    S[n, n] = q
+    return Statistics(S, T, yty, q)
+
+
+def theta_of(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """θ = [W; bᵀ] (n+1, p) in float64."""
+    return torch.cat([W, b.unsqueeze(0)]).double()
+
+
+def sse_from_statistics(stats: Statistics, theta: torch.Tensor) -> torch.Tensor:
+    """Each target's SSE (p,) at θ (n+1, p, float64): θⱼᵀSθⱼ − 2θⱼᵀTⱼ + yⱼᵀyⱼ."""
+    return (theta * (stats.S @ theta - 2.0 * stats.T)).sum(dim=0) + stats.yty
