@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import handgrad
 from handgrad.errors import UserError
 
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("check",)
 
 
 def _modules():
