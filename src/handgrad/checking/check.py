@@ -109,6 +109,7 @@ def check(
             through_autograd,
             well_shaped,
             [e.label for e in entries if e.diagnosis == "wrong-shape"],
+            explained=any(e.diagnosis in ("wrong-arity", "wrong-shape") for e in entries),
         ),
         double_backward=check_double_backward(target, x64, indices, gradients_ok),
         forward_mode=check_forward_mode(target, x64, indices),

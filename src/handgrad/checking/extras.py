@@ -30,11 +30,13 @@ def check_chaining(
     through_autograd: Attempt,
     comparable: Sequence[int],
     left_out: Sequence[str] = (),
+    explained: bool = False,
 ) -> ExtraCheck:
     """Compare the raw gradients of the manual chain with autograd's, input by input.
 
     ``comparable`` lists the inputs whose raw gradient is well shaped; ``left_out``
-    labels the others, whose input diagnoses already say what is wrong.
+    labels the others, whose input diagnoses already say what is wrong; ``explained``
+    says whether those diagnoses explain why autograd would reject backward's result.
     """
     if not target.is_function:
         return ExtraCheck(CHAINING, "not applicable", "a plain callable has no Context")
@@ -48,9 +50,10 @@ def check_chaining(
             "may use a part of ctx that handgrad.Context lacks",
         )
     if not through_autograd.ok:
-        return ExtraCheck(
-            CHAINING, "skipped", f"autograd rejected backward's result ({through_autograd.error})"
-        )
+        rejected = f"autograd rejected backward's result ({through_autograd.error})"
+        if explained:
+            return ExtraCheck(CHAINING, "skipped", f"{rejected}: see the inputs")
+        return ExtraCheck(CHAINING, "failed", rejected)
     differ = []
     for i in comparable:
         raw, auto = direct.value[i], through_autograd.value[i]

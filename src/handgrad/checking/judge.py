@@ -34,12 +34,19 @@ class Judge:
         self.analytic, self.analytic_scaled = analytic, analytic_scaled
         self.arity_error = None
         if analytic.ok and isinstance(analytic.value, tuple):
-            extra = analytic.value[len(inputs) :]
-            if len(analytic.value) < len(inputs) or any(g is not None for g in extra):
+            returned = analytic.value
+            extra = returned[len(inputs) :]
+            if len(returned) < len(inputs) or any(g is not None for g in extra):
                 # autograd also accepts trailing Nones, so only those are not an error
-                self.arity_error = arity_message(
-                    len(analytic.value), len(inputs), target.input_names
-                )
+                self.arity_error = arity_message(len(returned), len(inputs), target.input_names)
+            else:
+                for j, x in enumerate(inputs):
+                    if not isinstance(x, torch.Tensor) and returned[j] is not None:
+                        self.arity_error = (
+                            f"backward returned a gradient for {target.input_label(j)}, which "
+                            f"is a {type(x).__name__}, not a tensor; return None in its place"
+                        )
+                        break
 
     def __call__(self, i: int) -> InputReport:
         x = self.inputs[i]
@@ -95,7 +102,10 @@ class Judge:
                 diagnosis = Diagnosis(diagnosis.code, diagnosis.message + extra)
                 _set_errors(entry, g, numeric, with_worst=not agrees)
             return _set(entry, diagnosis)
-        scaled = gradient(self.analytic_scaled, i) if self.analytic_scaled.ok else None
+        if not self.analytic_scaled.ok:
+            message = f"backward raised {self.analytic_scaled.error} for a larger grad_output"
+            return _set(entry, Diagnosis("mismatch", message))
+        scaled = gradient(self.analytic_scaled, i)
         scaled = g * 0 if scaled is None else scaled.detach().to(torch.float64)
         diagnosis = diagnose_values(
             g, scaled, GRAD_OUTPUT_SCALE, numeric, self.atol, self.rtol, self._sizes()

@@ -22,7 +22,8 @@ import torch
 def to_float64(inputs: Sequence[Any]) -> list[Any]:
     """Detached float64 copies of the floating-point tensors; everything else as is."""
     return [
-        x.detach().to(torch.float64).clone()
+        # contiguous, so that finite differences can perturb it through a flat view
+        x.detach().to(torch.float64).clone(memory_format=torch.contiguous_format)
         if isinstance(x, torch.Tensor) and x.dtype.is_floating_point
         else x
         for x in inputs
