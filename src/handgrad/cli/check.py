@@ -27,7 +27,7 @@ from handgrad.errors import UserError
 MAX_ELEMENTS = 20_000  # finite differences cost two forward calls per input element
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "check",
         help="check hand-written backward passes against finite differences",
@@ -55,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
+    return parser  # the wiring in cli/__init__.py may add shared options to it
 
 
 def run(args: argparse.Namespace) -> int:
