@@ -1,8 +1,20 @@
 """handgrad: gradient descent on hand-written, proved-right backward passes."""
 
+from handgrad.checking import GradientReport, assert_gradients, check
 from handgrad.context import Context, forward
 from handgrad.functions import MSE, Linear, linear, mse
 
 __version__ = "0.1.0"
 
-__all__ = ["MSE", "Context", "Linear", "__version__", "forward", "linear", "mse"]
+__all__ = [
+    "MSE",
+    "Context",
+    "GradientReport",
+    "Linear",
+    "__version__",
+    "assert_gradients",
+    "check",
+    "forward",
+    "linear",
+    "mse",
+]

@@ -15,7 +15,7 @@ import handgrad
 from handgrad.cli.argtypes import Parser
 from handgrad.errors import UserError
 
-SUBCOMMANDS = ("train", "predict")
+SUBCOMMANDS = ("train", "predict", "check")
 
 
 def _modules():

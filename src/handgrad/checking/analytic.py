@@ -1,0 +1,86 @@
+"""Analytic gradients: what the code under test says ∂L/∂x is, by two routes.
+
+- Through autograd: ``Function.apply`` (or the callable), then ``torch.autograd.grad``.
+  This is what training uses, but autograd reshapes and rejects what backward returns:
+  it sums a gradient that broadcasts to the input's shape and raises on a wrong count.
+- Directly, for Functions: ``handgrad.forward`` then ``ctx.backward``, which returns the
+  raw tuple, so that the checker can see a wrong shape or count before autograd does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from handgrad.checking.target import Target
+from handgrad.context import forward as context_forward
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The result of running code under test: a value, or the error it raised."""
+
+    value: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def describe_error(error: BaseException) -> str:
+    """``"TypeError: first line of the message"``: enough to act on, in one line."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def direct_backward(
+    target: Target, inputs: Sequence[Any], grad_output: torch.Tensor, indices: Sequence[int]
+) -> Attempt:
+    """Call a Function's backward by hand, through :class:`handgrad.Context`.
+
+    Returns an Attempt whose value is the raw tuple backward returned, unreduced.
+    """
+    needs = [i in indices for i in range(len(inputs))]
+    try:
+        _, ctx = context_forward(target.function, *inputs, needs_input_grad=needs)
+        return Attempt(tuple(ctx.backward(grad_output)))
+    except Exception as error:  # the code under test may raise anything
+        return Attempt(error=describe_error(error))
+
+
+def autograd_vjp(
+    target: Target,
+    inputs: Sequence[Any],
+    grad_output: torch.Tensor,
+    indices: Sequence[int],
+    create_graph: bool = False,
+) -> Attempt:
+    """Run the target through autograd and return ∂L/∂x for each index (None if unused).
+
+    Returns an Attempt whose value is a dict from input position to gradient. The
+    inputs are cloned, so the caller's tensors are never marked as requiring grad.
+    """
+    leaves = [
+        x.detach().clone().requires_grad_(i in indices) if isinstance(x, torch.Tensor) else x
+        for i, x in enumerate(inputs)
+    ]
+    try:
+        with torch.enable_grad():
+            output = target.call(*leaves)
+            wanted = [leaves[i] for i in indices]
+            if not output.requires_grad:  # nothing connects the inputs to the output
+                return Attempt(dict.fromkeys(indices))
+            grads = torch.autograd.grad(
+                output,
+                wanted,
+                grad_output.to(output.dtype),
+                allow_unused=True,
+                create_graph=create_graph,
+            )
+        return Attempt(dict(zip(indices, grads, strict=True)))
+    except Exception as error:  # the code under test may raise anything
+        return Attempt(error=describe_error(error))

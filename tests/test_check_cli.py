@@ -1,0 +1,141 @@
+"""``handgrad check`` end to end: in-process with capsys, and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from handgrad.checking import builtin
+from handgrad.cli import main
+
+USER_MODULE = textwrap.dedent(
+    '''
+    import torch
+
+    class BadMSE(torch.autograd.Function):
+        """Forgets the 2 of the square."""
+
+        @staticmethod
+        def forward(Y_hat, Y):
+            return ((Y_hat - Y) ** 2).sum() / Y_hat.shape[0]
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(*inputs)
+
+        @staticmethod
+        def backward(ctx, g):
+            Y_hat, Y = ctx.saved_tensors
+            grad = g * (Y_hat - Y) / Y_hat.shape[0]
+            return grad, -grad
+
+    def square_sum(x):
+        return (x * x).sum()
+
+    NOT_CALLABLE = 3
+    '''
+)
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """A fresh module file in a fresh current directory; returns its (unique) name."""
+    name = f"user_fns_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(USER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the CLI adds the cwd; undo it
+    return name
+
+
+def test_no_target_checks_the_projects_functions(capsys):
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    for name, _, _ in builtin.FUNCTIONS:
+        assert out.count(f"\n{name} ") == len(builtin.SIZES) * len(builtin.DTYPES)
+    assert "float32" in out and "float64" in out and "WRONG" not in out
+    n_rows = len(builtin.FUNCTIONS) * len(builtin.SIZES) * len(builtin.DTYPES)
+    assert f"{n_rows} of {n_rows} checks OK" in out
+
+
+def test_no_target_exits_1_when_a_builtin_function_is_wrong(capsys, monkeypatch):
+    from gallery import MSEMissingTwo
+
+    monkeypatch.setattr(
+        builtin, "FUNCTIONS", (("MSE", MSEMissingTwo, lambda q, n, p: ((q, p),) * 2),)
+    )
+    monkeypatch.setattr(builtin, "SIZES", ((4, 3, 2),))
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "input 0 (Y_hat): scaled" in out and "0 of 2 checks OK" in out
+
+
+def test_no_target_json_has_one_report_per_row(capsys, monkeypatch):
+    monkeypatch.setattr(builtin, "SIZES", ((1, 1, 1),))
+    assert main(["check", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == len(builtin.FUNCTIONS) * len(builtin.DTYPES)
+    assert rows[0]["sizes"] == {"q": 1, "n": 1, "p": 1}
+    assert all(row["report"]["ok"] for row in rows)
+
+
+def test_target_with_a_wrong_gradient_exits_1_and_names_it(user_module, capsys):
+    code = main(["check", f"{user_module}:BadMSE", "--input", "5,3", "--input", "5,3"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "input 0 (Y_hat): scaled: analytic ≈ 1/2 × numeric" in out
+    assert "input 1 (Y): scaled" in out
+
+
+def test_target_that_is_right_exits_0(user_module, capsys):
+    assert main(["check", f"{user_module}:square_sum", "--input", "4"]) == 0
+    assert "square_sum (callable): OK" in capsys.readouterr().out
+
+
+def test_json_output(user_module, capsys):
+    args = ["check", f"{user_module}:BadMSE", "--input", "2,2", "--input", "2,2", "--json"]
+    assert main([*args, "--seed", "3"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["seed"] == 3
+    assert [entry["factor"] for entry in data["inputs"]] == [0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "no_colon"], "must have the form module:Attr"),
+        (["check", "missing_module_xyz:F", "--input", "3"], "no module named 'missing_module_xyz'"),
+        (["check", "{mod}:Nope", "--input", "3"], "has no attribute 'Nope'; its Functions and"),
+        (["check", "{mod}:NOT_CALLABLE", "--input", "3"], "is a int, not a torch.autograd"),
+        (["check", "{mod}:BadMSE", "--input", "3,x"], "--input '3,x' is not a shape"),
+        (["check", "{mod}:BadMSE", "--input", "0,2"], "is not a shape"),
+        (["check", "{mod}:BadMSE"], "give the shape of each input"),
+        (["check", "{mod}:BadMSE", "--input", "3,2"], "raised TypeError"),
+        (["check", "--input", "3"], "--input needs a target"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(user_module, capsys, argv, message):
+    code = main([arg.replace("{mod}", user_module) for arg in argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.startswith("handgrad check: error: ") and err.count("\n") == 1
+
+
+def test_real_subprocess_from_a_user_directory(tmp_path):
+    (tmp_path / "tests_module.py").write_text(USER_MODULE)
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    argv = ["-m", "handgrad", "check", "tests_module:BadMSE", "--input", "6,2", "--input", "6,2"]
+    result = subprocess.run(
+        [sys.executable, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1, result.stderr
+    assert "input 0 (Y_hat): scaled" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
