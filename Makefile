@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml constraints.txt | $(PYTHON)
 
 install: $(STAMP)
 
+# The main job on embedded data: diabetes, into a new runs/<time> directory.
 demo: install
-	$(PYTHON) examples/descent_by_hand.py
+	$(VENV)/bin/handgrad train --dataset diabetes
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -327,7 +327,8 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
     save_progress(run_dir, trainer, last["logged"])
     metrics = trainer.metrics()
     metrics["data"] = dataset.name
-    write_results(run_dir, trainer, metrics, save_model=diverged is None)
+    finished = diverged is None and stop["signal"] is None
+    write_results(run_dir, trainer, metrics, save_model=finished)
     if diverged is not None:
         raise diverged
     if stop["signal"] is not None:
