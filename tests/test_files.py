@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from handgrad.data.dataset import Dataset
 from handgrad.data.files import (
@@ -22,6 +24,7 @@ from handgrad.data.files import (
     constant_columns,
     load_prediction_file,
     load_training_file,
+    write_predictions_csv,
 )
 from handgrad.errors import UserError
 
@@ -167,6 +170,145 @@ def test_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(UserError, match=r"cannot read .*d\.csv: permission denied"):
         load_training_file(tmp_path / "d.csv", ["y"])
+
+
+# ---------------------------------------------------------------------------- prediction
+
+
+def test_prediction_reorders_and_ignores_targets_and_text_columns(tmp_path):
+    write(tmp_path, {"new.csv": "id,y,b,a\nA1,9,2,1\nA2,9,4,3\n"})
+    X, ignored = load_prediction_file(tmp_path / "new.csv", ("a", "b"), ("y",))
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert X.dtype == np.float64
+    assert ignored == ["id", "y"]
+
+
+def test_prediction_on_the_training_file(tmp_path):
+    write(tmp_path, {"d.csv": "a,b,y\n1,2,3\n4,5,NA\n"})
+    X, ignored = load_prediction_file(tmp_path / "d.csv", ("a", "b"), ("y",))
+    assert X.shape == (2, 2) and ignored == ["y"], "cells of ignored columns are not checked"
+
+
+def test_prediction_npz_without_names_takes_columns_in_order(tmp_path):
+    write(tmp_path, {"new.npz": npz(X=np.arange(6.0).reshape(3, 2))})
+    X, ignored = load_prediction_file(tmp_path / "new.npz", ("a", "b"))
+    np.testing.assert_array_equal(X, np.arange(6.0).reshape(3, 2))
+    assert ignored == []
+
+
+def test_prediction_refuses_numeric_extra_columns(tmp_path):
+    write(tmp_path, {"new.csv": "a,b,c\n1,2,3\n"})
+    with pytest.raises(UserError, match="not used by the model: c"):
+        load_prediction_file(tmp_path / "new.csv", ("a", "b"), ("y",))
+
+
+def test_write_predictions_csv(tmp_path):
+    out = tmp_path / "deep" / "er" / "pred.csv"
+    Y = np.array([[0.1, 2.0], [1 / 3, -4e-300]])
+    assert write_predictions_csv(out, Y, ("t1", "t2")) == out
+    back = pd.read_csv(out)
+    assert list(back.columns) == ["t1", "t2"]
+    np.testing.assert_array_equal(back.to_numpy(), Y)  # full precision, no rounding
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pred.csv"], "no temp file left"
+    write_predictions_csv(tmp_path / "one.csv", np.array([1.0, 2.0]), ["y"])
+    assert (tmp_path / "one.csv").read_text() == "y\n1.0\n2.0\n"
+
+
+def test_write_predictions_csv_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "pred.csv"
+    out.write_text("precious\n")
+    with pytest.raises(UserError) as error:
+        write_predictions_csv(out, np.zeros((2, 1)), ["y"])
+    assert "already exists" in str(error.value) and "--out" in str(error.value)
+    assert out.read_text() == "precious\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.csv"]
+
+
+def test_write_predictions_csv_is_atomic(tmp_path, monkeypatch):
+    """A failure while writing leaves neither the file nor a temp file behind."""
+    out = tmp_path / "pred.csv"
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fail)
+    with pytest.raises(OSError):
+        write_predictions_csv(out, np.zeros((2, 1)), ["y"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_predictions_csv_with_a_file_in_the_way(tmp_path):
+    (tmp_path / "runs").write_text("")
+    with pytest.raises(UserError, match="cannot write .*choose another --out"):
+        write_predictions_csv(tmp_path / "runs" / "pred.csv", np.zeros((2, 1)), ["y"])
+
+
+# ---------------------------------------------------------------------------- fuzz
+
+NUMBERS = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.floats(-1e6, 1e6, allow_nan=False).map(repr),
+)
+JUNK = st.one_of(
+    st.sampled_from(["", " ", "nan", "NA", "inf", "-inf", "1e400", "-1e999", "3.4e39", "x"]),
+    st.sampled_from(['"', '""', '"1,5"', '"a\nb"', "1,5", "0x10", "1_000", "True", "?", "\t"]),
+    st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=6),
+)
+NAMES = st.one_of(
+    st.sampled_from(["a", "b", "c", "y"]),
+    st.sampled_from(["", " y", '"y"', "1", "y;z", "a"]),
+    st.text(max_size=4),
+)
+
+
+@st.composite
+def malformed_csv(draw) -> bytes:
+    """Text that is sometimes a CSV: random header, cells, separators, ragged rows, bytes.
+
+    ``mess`` sets how often a cell is junk and a row ragged, so that some examples are
+    valid files and the loader's success path is fuzzed too.
+    """
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=200))
+    mess = draw(st.sampled_from([0, 0, 0.05, 0.3, 1]))
+    sep = draw(st.sampled_from([",", ",", ";", "\t", " ", "|"]))
+    width = draw(st.integers(1, 4))
+    header = draw(st.lists(NAMES, min_size=width, max_size=width))
+    if draw(st.booleans()):
+        header = [f"x{j}" for j in range(width - 1)] + ["y"]
+    lines = [sep.join(header)]
+    for _ in range(draw(st.integers(0, 6))):
+        ragged = mess and draw(st.floats(0, 1)) < mess
+        size = draw(st.integers(max(0, width - 1), width + 1)) if ragged else width
+        cells = [draw(JUNK if draw(st.floats(0, 1)) < mess else NUMBERS) for _ in range(size)]
+        lines.append(sep.join(cells))
+    text = draw(st.sampled_from(["\n", "\r\n", "\n\n"])).join(lines)
+    return text.encode("utf-8", errors="surrogatepass") + draw(st.sampled_from([b"", b"\n"]))
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=malformed_csv(), name=st.sampled_from(["d.csv", "d.txt", "d.tsv"]))
+def test_fuzz_malformed_csv_gives_a_dataset_or_a_user_error(tmp_path, data, name):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        try:
+            dataset = load_training_file(path, ["y"])
+        except UserError as error:
+            assert str(error) and "\n" not in str(error)
+            return
+    q, n = dataset.X.shape
+    assert q >= 2 and n >= 1 and dataset.Y.shape == (q, 1)
+    assert dataset.X.dtype == np.float64 and dataset.Y.dtype == np.float64
+    assert np.isfinite(dataset.X).all() and np.isfinite(dataset.Y).all()
+    assert len(dataset.feature_names) == n and dataset.target_names == ("y",)
 
 
 # ---------------------------------------------------------------------------- every error
