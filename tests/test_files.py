@@ -855,6 +855,7 @@ def test_docs_quote_the_real_messages(tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         found = messages(tmp_path_factory)
+    assert set(found) == {case.id for case in CASES}, "every case raises"
     for case_id, message in found.items():
-        quoted = message.replace("|", "\\|")
-        assert f"`handgrad train: error: {quoted}`" in text or f"{quoted}`" in text, case_id
+        quoted = message.replace("|", "\\|")  # as written inside a Markdown table
+        assert f"`` {quoted} ``" in text, f"docs/errors.md lacks the message of {case_id!r}"

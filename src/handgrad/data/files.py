@@ -126,7 +126,8 @@ def load_prediction_file(
         if len(table.columns) != len(feature_names):
             raise UserError(
                 f"X in {table.source} has {len(table.columns)} columns but the model was "
-                f"trained on {len(feature_names)} features ({_listing(feature_names)})"
+                f"trained on {len(feature_names)} features ({_listing(feature_names)}); "
+                "give X those columns in that order, or name them with feature_names"
             )
         for column, name in zip(table.columns, feature_names, strict=True):
             column.name = name
@@ -214,6 +215,14 @@ def write_predictions_csv(path, Y: np.ndarray, target_names: Sequence[str]) -> P
         raise UserError(f"{path} already exists; choose another --out, or delete it first")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(
+            f"cannot write {path}: a file is in the way of the folder {path.parent}; "
+            "choose another --out"
+        ) from None
+    except OSError as error:
+        raise UserError(f"cannot create the folder {path.parent}: {error.strerror}") from None
+    try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise UserError(

@@ -86,7 +86,8 @@ def _read_parquet(data: bytes, source: str) -> Table:
     except (pa.ArrowException, OSError, ValueError) as error:
         raise UserError(
             wrong_format(data, source, "Parquet")
-            or f"{source} is not a readable Parquet file ({error}); write it again"
+            or f"{source} is not a readable Parquet file, perhaps truncated or damaged "
+            f"({str(error).split(': ', 1)[-1]}); write it again"
         ) from None
     columns = []
     for name, array in zip(arrow.column_names, arrow.columns, strict=True):
