@@ -67,19 +67,15 @@ def read_text(data: bytes, source: str, suffix: str) -> Table:
     # Line on which each row starts: quoted cells may hold newlines, which span lines.
     spans = np.ones(len(grid), dtype=np.int64)
     if '"' in text:
-        spans += [sum(str(cell).count("\n") for cell in row) for row in grid]
+        spans += (
+            frame.fillna("").apply(lambda column: column.str.count("\n")).sum(axis=1).to_numpy()
+        )
     starts = 1 + np.concatenate([[0], np.cumsum(spans)[:-1]])
     # A blank line reads as a row of empty cells; drop it, but keep a row of empty cells
     # that was written as separators (",,"), which is a row of missing values.
-    blank = np.array(
-        [
-            s <= len(raw_lines)
-            and not raw_lines[s - 1].strip()
-            and not any(str(cell).strip() for cell in row)
-            for row, s in zip(grid, starts, strict=True)
-        ],
-        dtype=bool,
-    )
+    blank = np.array([s <= len(raw_lines) and not raw_lines[s - 1].strip() for s in starts])
+    for k in np.flatnonzero(blank):
+        blank[k] = not any(str(cell).strip() for cell in grid[k])
     grid, starts = grid[~blank], starts[~blank]
     names = [str(name).strip() for name in grid[0]]
     body = grid[1:]
