@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 import handgrad
@@ -52,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args)
+            return args.run(args)
     except UserError as error:
         if args.debug:
             raise
@@ -67,6 +70,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"handgrad {args.command}: interrupted.", file=sys.stderr)
         return 130
+
+
+def _one_line_warnings(args):
+    """Show handgrad's own warnings (about the user's data) as one plain line each."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not category.__module__.startswith("handgrad."):
+            return default(message, category, filename, lineno, file, line)
+        if not getattr(args, "quiet", False):
+            print(f"handgrad {args.command}: warning: {message}", file=sys.stderr)
+
+    return show
 
 
 def entry_point() -> None:
