@@ -33,8 +33,8 @@ def load_checkpoint(path: Path) -> tuple[TrainState, float]:
             raise ValueError("unknown checkpoint version")
         seconds = payload.pop("train_seconds")
         return TrainState(**payload), seconds
-    except Exception as error:  # any corruption: truncated file, wrong keys, bad pickle
+    except Exception:  # any corruption: truncated file, wrong keys, a refused unpickle
         raise UserError(
-            f"{path} is corrupt or from another handgrad version ({error}); "
+            f"{path} is corrupt or from another handgrad version; "
             "start a new run instead of resuming."
         ) from None
