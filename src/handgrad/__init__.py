@@ -5,4 +5,13 @@ from handgrad.functions import MSE, Linear, linear, mse
 
 __version__ = "0.1.0"
 
-__all__ = ["MSE", "Context", "Linear", "__version__", "forward", "linear", "mse"]
+__all__ = ["MSE", "Context", "GDRegressor", "Linear", "__version__", "forward", "linear", "mse"]
+
+
+def __getattr__(name: str):
+    # Imported on first use: scikit-learn takes seconds to import, and the CLI never needs it.
+    if name == "GDRegressor":
+        from handgrad.estimator import GDRegressor
+
+        return GDRegressor
+    raise AttributeError(f"module 'handgrad' has no attribute {name!r}")
