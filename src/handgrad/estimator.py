@@ -195,8 +195,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             lambda: Trainer(prepare(self._dataset(X, Y), config), config).fit(self._callback())
         )
         self._data_key = None  # fit's trainer holds its training split, not (X, Y) as given
-        if self.verbose:
-            print(f"Stopped after {self._trainer.epoch} epochs: {self._trainer.stop_reason}.")
+        if self.verbose:  # the callback does not run on the epoch that stops
+            trainer = self._trainer
+            print(
+                f"Stopped after {trainer.epoch} epochs ({trainer.stop_reason}), "
+                f"train MSE = {trainer.history['train_mse'][-1]:.8g}"
+            )
         if self._trainer.stop_reason == "max_epochs":
             warnings.warn(
                 f"GDRegressor reached max_epochs={self.max_epochs} before the loss "
