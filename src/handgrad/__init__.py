@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MSE",
     "Context",
+    "GDRegressor",
     "GradientReport",
     "Linear",
     "__version__",
@@ -18,3 +19,12 @@ __all__ = [
     "linear",
     "mse",
 ]
+
+
+def __getattr__(name: str):
+    # Imported on first use: scikit-learn takes seconds to import, and the CLI never needs it.
+    if name == "GDRegressor":
+        from handgrad.estimator import GDRegressor
+
+        return GDRegressor
+    raise AttributeError(f"module 'handgrad' has no attribute {name!r}")
