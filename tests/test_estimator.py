@@ -29,20 +29,8 @@ from handgrad import GDRegressor
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-# Not a scikit-learn limitation: a bug of handgrad's Trainer, which this check finds.
-# On an exact linear fit (y = X[:, 0]) the full-batch loss reaches rounding noise about 0,
-# even below it, and the divergence test (loss > 1e4 * best loss) then fires. Remove
-# this entry once the Trainer's divergence test has an absolute floor.
-EXPECTED_FAILED_CHECKS = {
-    "check_regressors_no_decision_function": (
-        "handgrad Trainer bug: false divergence on an exact fit (loss at rounding noise)"
-    ),
-}
 
-
-@parametrize_with_checks(
-    [GDRegressor()], expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS
-)
+@parametrize_with_checks([GDRegressor()])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -222,8 +210,8 @@ def test_float32_reaches_the_optimum_too():
     assert relative(model.predict(X), LinearRegression().fit(X, Y).predict(X)) < 1e-4
 
 
-@pytest.mark.xfail(reason="handgrad Trainer bug: see EXPECTED_FAILED_CHECKS (rounding decides)")
 def test_exact_linear_fit_does_not_diverge():
+    # Near an exact fit the loss is rounding noise about 0; divergence must not fire.
     X = np.random.default_rng(0).normal(size=(10, 4))
     model = GDRegressor().fit(X, 2 * X[:, 0] + 1)
     np.testing.assert_allclose(model.coef_, [2, 0, 0, 0], atol=1e-6)

@@ -71,8 +71,8 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     """Split ``dataset``, fit the standardisers on the training rows, build the tensors."""
     device = resolve_device(config.device)
     dtype = getattr(torch, config.dtype)
-    X = torch.from_numpy(np.ascontiguousarray(dataset.X, dtype=np.float64))
-    Y = torch.from_numpy(np.ascontiguousarray(dataset.Y, dtype=np.float64))
+    X = torch.from_numpy(np.array(dataset.X, dtype=np.float64))  # a copy: inputs may be read-only
+    Y = torch.from_numpy(np.array(dataset.Y, dtype=np.float64))
     train_rows, val_rows, test_rows = split_indices(
         dataset.n_samples, config.resolved_val_fraction, config.test_fraction, config.seed
     )

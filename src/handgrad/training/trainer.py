@@ -105,6 +105,10 @@ class Trainer:
         self.stop_reason: str | None = None
         self.train_seconds = 0.0
         self._y_scale = data.y_scaler.scale
+        # Near an exact fit the loss is rounding noise about 0, even below it: divergence
+        # is judged against at least this fraction of the loss at W = 0, b = 0.
+        initial_loss = float((self.stats.yty * self._y_scale**2).sum()) / train.n_samples
+        self._loss_floor = 1e-10 * initial_loss
 
     # --- set-up ------------------------------------------------------------------
     def _resolve_learning_rate(self) -> float:
@@ -211,7 +215,8 @@ class Trainer:
         return (val_mse if self.config.early_stopping else train_mse), train_mse
 
     def _check_divergence(self, train_mse: float) -> None:
-        if math.isfinite(train_mse) and train_mse <= DIVERGENCE_FACTOR * self.best_loss:
+        bound = DIVERGENCE_FACTOR * max(self.best_loss, self._loss_floor)
+        if math.isfinite(train_mse) and train_mse <= bound:
             return
         with torch.no_grad():
             self.W.copy_(self.best_W)
