@@ -1,8 +1,18 @@
 """handgrad: gradient descent on hand-written, proved-right backward passes."""
 
 from handgrad.context import Context, forward
-from handgrad.functions import MSE, Linear, linear, mse
+from handgrad.functions import MSE, Linear, LinearMSE, linear, linear_mse, mse
 
 __version__ = "0.1.0"
 
-__all__ = ["MSE", "Context", "Linear", "__version__", "forward", "linear", "mse"]
+__all__ = [
+    "MSE",
+    "Context",
+    "Linear",
+    "LinearMSE",
+    "__version__",
+    "forward",
+    "linear",
+    "linear_mse",
+    "mse",
+]
