@@ -19,6 +19,7 @@ import handgrad
 from handgrad import LinearMSE, linear, linear_mse, mse
 
 fused = importlib.import_module("handgrad.functions.linear_mse")  # the module, not the function
+blocked = importlib.import_module("handgrad.functions.blocked_pass")
 
 RTOL, ATOL = 1e-12, 1e-12
 
@@ -50,18 +51,26 @@ def assert_matches_unfused(inputs, rtol=RTOL, atol=ATOL):
         torch.testing.assert_close(g.double(), ref, rtol=rtol, atol=atol, msg=f"grad {name}")
 
 
+@pytest.fixture(params=["numpy", "torch"])
+def backend(request, monkeypatch):
+    """Run the test on each backend of the blocked pass (see blocked_pass.py)."""
+    if request.param == "torch":
+        monkeypatch.setattr(blocked, "_numpy_can_run", lambda *tensors: False)
+    return request.param
+
+
 @pytest.fixture
 def block_rows(monkeypatch):
     """Set the block size in rows of X for float64, so that blocks can be tiny."""
 
     def set_rows(rows, n):
-        monkeypatch.setattr(fused, "BLOCK_BYTES", rows * n * 8)
+        monkeypatch.setattr(blocked, "BLOCK_BYTES", rows * n * 8)
 
     return set_rows
 
 
 @pytest.mark.parametrize("q, n, p", [(1, 1, 1), (1, 4, 3), (7, 1, 1), (37, 5, 3), (64, 13, 1)])
-def test_value_and_each_gradient_match_unfused(q, n, p, block_rows):
+def test_value_and_each_gradient_match_unfused(q, n, p, block_rows, backend):
     block_rows(5, n)  # 5 does not divide 7, 37 or 64
     assert_matches_unfused(make(q, n, p))
 
@@ -74,27 +83,42 @@ def test_value_and_each_gradient_match_unfused(q, n, p, block_rows):
     rows=st.integers(1, 45),
     transposed=st.booleans(),
     seed=st.integers(0, 2**16),
+    use_torch=st.booleans(),
 )
-def test_random_shapes_blocks_and_strides(q, n, p, rows, transposed, seed):
+def test_random_shapes_blocks_and_strides(q, n, p, rows, transposed, seed, use_torch):
     X, W, b, Y = make(q, n, p, seed=seed, requires_grad=False)
     if transposed:  # non-contiguous X, W and Y with the same values
         X, W, Y = (t.T.contiguous().T for t in (X, W, Y))
         assert not X.is_contiguous() or q == 1 or n == 1
-    old = fused.BLOCK_BYTES
-    fused.BLOCK_BYTES = rows * n * 8
+    saved = blocked.BLOCK_BYTES, blocked._numpy_can_run
+    blocked.BLOCK_BYTES = rows * n * 8
+    if use_torch:  # the other backend of the blocked pass
+        blocked._numpy_can_run = lambda *tensors: False
     try:
         assert_matches_unfused([t.requires_grad_() for t in (X, W, b, Y)])
     finally:
-        fused.BLOCK_BYTES = old
+        blocked.BLOCK_BYTES, blocked._numpy_can_run = saved
 
 
-def test_float32_agrees_with_float64_reference(block_rows):
+def test_rows_split_over_threads_give_the_same_sums(monkeypatch, block_rows):
+    block_rows(3, 4)
+    monkeypatch.setattr(blocked, "MIN_BLOCKS_PER_THREAD", 1)
+    X, W, b, Y = make(50, 4, 2, requires_grad=False)  # 17 blocks
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    one = blocked.sums(X, W, b, Y, True)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    three = blocked.sums(X, W, b, Y, True)
+    for a, c in zip(one, three, strict=True):
+        torch.testing.assert_close(a, c, rtol=RTOL, atol=ATOL)
+
+
+def test_float32_agrees_with_float64_reference(block_rows, backend):
     block_rows(100, 8)
     inputs = make(1000, 8, 2, dtype=torch.float32)
     assert_matches_unfused(inputs, rtol=1e-4, atol=1e-5)
 
 
-def test_loss_and_grads_is_the_forward(block_rows):
+def test_loss_and_grads_is_the_forward(block_rows, backend):
     block_rows(3, 4)
     X, W, b, Y = make(10, 4, 2, requires_grad=False)
     loss, grad_W, grad_b = fused.loss_and_grads(X, W, b, Y)
@@ -106,7 +130,7 @@ def test_loss_and_grads_is_the_forward(block_rows):
     assert fused.loss_and_grads(X, W, b, Y, grads=False)[1:] == (None, None)
 
 
-def test_gradcheck_and_gradgradcheck(block_rows):
+def test_gradcheck_and_gradgradcheck(block_rows, backend):
     block_rows(4, 3)
     inputs = make(9, 3, 2)
     assert gradcheck(linear_mse, inputs, check_forward_ad=True, check_batched_grad=True)

@@ -6,20 +6,9 @@ import threading
 
 import torch
 
+from handgrad.functions import blocked_pass
 from handgrad.functions.tracing import is_compiling, without_jvp
 from handgrad.functions.validate import check_linear_mse
-
-# Bytes of X per row block. The block is read from memory once, by X_blk W, then again
-# by X_blkᵀ R while it is still in cache (L2 plus this core's share of L3), with the
-# small R block beside it. On a 2-core AMD EPYC, 512 KiB to 8 MiB were within noise of
-# one another (about 90-110 ms for q = 10⁶, n = 100); 128-256 KiB were 2-4x slower, as
-# the per-block Python and dispatch cost starts to dominate. See benchmarks/.
-BLOCK_BYTES = 1 << 21
-
-
-def block_rows(n: int, itemsize: int) -> int:
-    """Rows of X (q, n) per block, so that a block holds about ``BLOCK_BYTES``."""
-    return max(1, BLOCK_BYTES // max(1, n * itemsize))
 
 
 def loss_and_grads(
@@ -28,9 +17,9 @@ def loss_and_grads(
     r"""mse(XW + b, Y) and its gradients in W and b, in one blocked pass over X, no graph.
 
     For each block of rows: R = X_blk W + b − Y_blk, then Σ R², X_blkᵀ R and Σᵢ Rᵢ are
-    added up while X_blk is in cache. Partial sums are kept in float64 when the inputs
-    are float32, so the error does not grow with the number of blocks. Inputs are
-    trusted (validate at the public entry, ``linear_mse``).
+    added up while X_blk is in cache (``blocked_pass.sums``). Partial sums are kept in
+    float64 when the inputs are float32, so the error does not grow with the number of
+    blocks. Inputs are trusted (validate at the public entry, ``linear_mse``).
 
     Parameters
     ----------
@@ -50,21 +39,8 @@ def loss_and_grads(
     grad_b : tensor of shape (p,) or None
         (2/q) Σᵢ Rᵢ.
     """
-    q, n = X.shape
-    acc = torch.promote_types(X.dtype, torch.float64)  # the partial sums' dtype
-    step = block_rows(n, X.element_size())
-    sse = X.new_zeros((), dtype=acc)
-    XtR = X.new_zeros(W.shape, dtype=acc) if grads else None
-    R_sum = X.new_zeros(b.shape, dtype=acc) if grads else None
-    with torch.no_grad():
-        for start in range(0, q, step):
-            X_blk = X[start : start + step]  # (q_blk, n), a view
-            R = torch.addmm(b, X_blk, W)  # (q_blk, n) @ (n, p) + (p,) -> (q_blk, p)
-            R = R - Y[start : start + step]  # not in place: Y may be batched by vmap, R not
-            sse = sse + torch.linalg.vecdot(R.flatten(), R.flatten()).to(acc)
-            if grads:
-                XtR = XtR + (X_blk.T @ R).to(acc)  # (n, q_blk) @ (q_blk, p) -> (n, p)
-                R_sum = R_sum + R.sum(dim=0).to(acc)  # (q_blk, p) -> (p,)
+    q = X.shape[0]
+    sse, XtR, R_sum = blocked_pass.sums(X, W, b, Y, grads)
     loss = (sse / q).to(X.dtype)
     if not grads:
         return loss, None, None
