@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     machine_line = (
         f"{info['cpu']}, {info['cores']} cores, {info['torch_threads']} torch threads, "
-        f"torch {info['torch']}, {info['date']}" + (" (quick)" if args.quick else "")
+        f"torch {info['torch']}, load {info['load_average_1min']}, {info['date']}"
+        + (" (quick)" if args.quick else "")
     )
     print(machine_line, flush=True)
     results: list[Result] = []

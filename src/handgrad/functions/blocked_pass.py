@@ -15,6 +15,7 @@ while it is still in cache. Two backends run the very same loop:
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -112,7 +113,9 @@ def _sums_numpy(X, W, b, Y, grads):
     per_thread = -(-blocks // threads) * step  # whole blocks per thread
     arrays = [t.detach().numpy() for t in (X, W, b, Y)]
     ranges = [(s, min(s + per_thread, q)) for s in range(0, q, per_thread)]
-    with _blas.limit(limits=1, user_api="blas"):  # our threads are the parallelism
+    # Our threads are the parallelism. The limit is process-wide while it lasts: BLAS
+    # calls elsewhere in the meantime run on one thread too (slower, never wrong).
+    with _blas.limit(limits=1, user_api="blas"):
         if len(ranges) == 1:
             parts = [_rows_numpy(*arrays, 0, q, step, grads)]
         else:
@@ -126,6 +129,16 @@ def _sums_numpy(X, W, b, Y, grads):
     RtX = torch.from_numpy(sum(part[1] for part in parts)).to(acc)  # (p, n)
     R_sum = torch.from_numpy(sum(part[2] for part in parts)).to(acc)  # (p,)
     return sse, RtX.T, R_sum
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child has none of the parent's pool threads; it must start its own.
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _thread_pool() -> ThreadPoolExecutor:
