@@ -101,6 +101,7 @@ def draw_chart(path: str, results: list[Result], machine_line: str) -> None:
     for i, r in enumerate(results):
         if r.goal is not None:
             ax.plot([r.goal, r.goal], [i - 0.4, i + 0.4], color="black", linewidth=2)
+    ax.set_xscale("log")  # ratios of 0.3 and of 10 both stay readable
     ax.set_yticks(list(y), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("handgrad / peer (smaller is better); black tick: goal")
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     machine_line = (
         f"{info['cpu']}, {info['cores']} cores, {info['torch_threads']} torch threads, "
-        f"torch {info['torch']}, load {info['load_average_1min']}, {info['date']}"
+        f"torch {info['torch']}, load {info['load_average_1min'] or 0:.2f}, {info['date']}"
         + (" (quick)" if args.quick else "")
     )
     print(machine_line, flush=True)
