@@ -41,7 +41,7 @@ def run(quick: bool) -> list[Result]:
         torch.testing.assert_close(W.grad.T, W_t.grad, rtol=1e-4, atol=1e-5)
         t = interleaved_medians(
             {"handgrad": hand, "native": native},
-            repeats=5 if quick else 21,
+            repeats=3 if quick else 21,
             min_seconds=0.002 if quick else 0.02,
         )
         results.append(

@@ -53,7 +53,7 @@ def run(quick: bool) -> list[Result]:
             "read": X.sum,
             "matvec": lambda: torch.mm(X, W),
         },
-        repeats=5 if quick else 15,
+        repeats=3 if quick else 15,
         warmup=1,
         min_seconds=0.0,
     )

@@ -78,7 +78,7 @@ def measure(path: str, q: int, n: int, p: int) -> dict:
 
 
 def run(quick: bool) -> list[Result]:
-    q, n, p = (200_000 if quick else 1_000_000), 100, 1
+    q, n, p = (100_000 if quick else 1_000_000), 100, 1
     case = f"peak of a full-batch epoch / X and Y bytes, (q, n, p) = ({q:,}, {n}, {p})"
     if not os.path.exists("/proc/self/clear_refs"):
         return [
