@@ -124,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         + (" (quick)" if args.quick else "")
     )
     print(machine_line, flush=True)
+    warnings = []
+    load, cores = info["load_average_1min"], info["cores"] or 1
+    if load is not None and load > cores:
+        warnings.append(
+            f"the machine was loaded (1-min load {load:.2f} on {cores} cores): other processes "
+            "took CPU time, so timings are noisy and ratios may differ between runs"
+        )
     results: list[Result] = []
     started = time.perf_counter()
     for module in FIGURES:
@@ -131,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results.extend(module.run(args.quick))
     print(table(results))
+    for warning in warnings:
+        print(f"WARNING: {warning}")
     for r in results:
         for note in r.notes:
             print(f"  [{r.figure}] {note}")
@@ -138,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "quick": args.quick,
         "seconds": time.perf_counter() - started,
+        "warnings": warnings,
         "results": [r.to_dict() for r in results],
     }
     write_json(args.out, payload)
