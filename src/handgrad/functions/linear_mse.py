@@ -66,7 +66,9 @@ class LinearMSE(torch.autograd.Function):
 
     Forward makes one pass over X in row blocks (``loss_and_grads``). When an input
     requires grad, the same pass also adds up Xᵀ R and Σᵢ Rᵢ while each block is in
-    cache, so backward need not read X again.
+    cache, so backward need not read X again. When none does (e.g. the manual path,
+    ``handgrad.forward`` on plain tensors), forward cannot know that a backward will
+    follow; backward then makes that pass itself, still without a (q, n) temporary.
 
     Derivation. C = (1/q) Σᵢⱼ Rᵢⱼ², so ∂C/∂R = (2/q) R. R is linear in each input,
     ∂R = ∂X W + X ∂W + 1 ∂bᵀ − ∂Y; by the chain rule, with g = ∂L/∂C a scalar:
