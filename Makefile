@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` and `make test`. Each makes .venv if missing.
+# The commands of the README: `make demo`, `make test` and `make bench`. Each makes .venv if missing.
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -25,6 +25,11 @@ lint: install
 
 test: lint
 	$(PYTHON) -m pytest -q
+
+# BENCH_ARGS=--quick for a fast smoke run; results go to benchmarks/results/latest.{json,png}.
+BENCH_ARGS ?=
+bench: install
+	$(PYTHON) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -2,7 +2,7 @@
 
 from handgrad.checking import GradientReport, assert_gradients, check
 from handgrad.context import Context, forward
-from handgrad.functions import MSE, Linear, linear, mse
+from handgrad.functions import MSE, Linear, LinearMSE, linear, linear_mse, mse
 
 __version__ = "0.1.0"
 
@@ -12,11 +12,13 @@ __all__ = [
     "GDRegressor",
     "GradientReport",
     "Linear",
+    "LinearMSE",
     "__version__",
     "assert_gradients",
     "check",
     "forward",
     "linear",
+    "linear_mse",
     "mse",
 ]
 

@@ -76,3 +76,18 @@ def check_mse(Y_hat: torch.Tensor, Y: torch.Tensor) -> None:
         )
     if Y_hat.shape[0] == 0:
         raise ValueError("Y_hat has no rows (q = 0); the MSE needs at least one example.")
+
+
+def check_linear_mse(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, Y: torch.Tensor) -> None:
+    """Validate the inputs of mse(XW + b, Y): those of ``linear``, then Y against XW + b."""
+    check_linear(X, W, b)
+    check_tensors(X=X, Y=Y)
+    check_ndim("Y", Y, 2, "(q, p)")
+    q, p = X.shape[0], W.shape[1]
+    if Y.shape != (q, p):
+        raise ValueError(
+            f"Y must have the shape of XW + b, (q, p) = ({q}, {p}); got {_shape(Y)}. "
+            "For a single target, reshape Y with Y.reshape(-1, 1)."
+        )
+    if q == 0:
+        raise ValueError("X has no rows (q = 0); the MSE needs at least one example.")

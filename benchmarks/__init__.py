@@ -1,0 +1,1 @@
+"""The benchmark figures of ``make bench``: handgrad against native PyTorch, each with a goal."""
