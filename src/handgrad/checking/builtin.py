@@ -13,13 +13,14 @@ import torch
 
 from handgrad.checking.check import check
 from handgrad.checking.report import GradientReport
-from handgrad.functions import MSE, Linear
+from handgrad.functions import MSE, Linear, LinearMSE
 
 Shapes = Callable[[int, int, int], tuple[tuple[int, ...], ...]]
 
 FUNCTIONS: tuple[tuple[str, type, Shapes], ...] = (
     ("Linear", Linear, lambda q, n, p: ((q, n), (n, p), (p,))),  # X, W, b
     ("MSE", MSE, lambda q, n, p: ((q, p), (q, p))),  # Y_hat, Y
+    ("LinearMSE", LinearMSE, lambda q, n, p: ((q, n), (n, p), (p,), (q, p))),  # X, W, b, Y
 )
 
 # (q, n, p): all singletons, a square case (where a transpose would hide), distinct sizes.
