@@ -115,16 +115,16 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
     target = tmp_path / "metrics.json"
     write_text(target, "old")
 
-    class Boom(Exception):
+    class BoomError(Exception):
         pass
 
     def failing(tmp):
         tmp.write_text("half")
-        raise Boom
+        raise BoomError
 
     from handgrad.runs.atomic import write_atomic
 
-    with pytest.raises(Boom):
+    with pytest.raises(BoomError):
         write_atomic(target, failing)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
