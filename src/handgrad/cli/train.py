@@ -340,8 +340,10 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
         )
         return 128 + stop["signal"]
     if not quiet:
-        print(f"handgrad train: {dataset.name}: {len(trainer.data.feature_names)} features -> "
-              f"{len(trainer.data.target_names)} target(s), {trainer.data.train.n_samples} "
-              "training rows")  # fmt: skip
+        n, p = len(trainer.data.feature_names), len(trainer.data.target_names)
+        print(
+            f"handgrad train: {dataset.name}: {n} feature{'s' * (n != 1)} -> {p} "
+            f"target{'s' * (p != 1)}, {trainer.data.train.n_samples} training rows"
+        )
         print(summary(metrics, trainer, run_dir))
     return 0
