@@ -60,7 +60,7 @@ def test_saved_model_predicts_like_the_trainer(diabetes_run):
 def test_summary_is_printed(tmp_path, capsys):
     assert main(["train", "--dataset", "linnerud", "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "linnerud: 3 features -> 3 targets, 12 training rows" in out
+    assert "linnerud: 3 features -> 3 targets, 16 training rows" in out
     for label in ("epochs", "train time", "train MSE", "test MSE", "optimum (train)", "gap"):
         assert label in out
 
