@@ -109,3 +109,58 @@ def test_resume_refuses_changed_settings(tmp_path, capsys):
     assert main(["train", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
     assert main(["train", "--resume", str(out), "--lr", "0.1"]) == 2
     assert "drop --lr" in capsys.readouterr().err
+
+
+def test_train_and_predict_on_a_csv_of_ones_own(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["age", "bmi", "bp"])
+    frame["y"] = 3 * frame["age"] - 2 * frame["bp"] + 1 + 0.01 * rng.normal(size=200)
+    frame.insert(0, "id", [f"p{i}" for i in range(200)])  # text: skipped with a warning
+    frame.to_csv(tmp_path / "my.csv", index=False)
+    run = tmp_path / "run"
+    assert (
+        main(["train", "--data", str(tmp_path / "my.csv"), "--target", "y", "--out", str(run)]) == 0
+    )
+    assert "warning: skipped column 'id'" in capsys.readouterr().err
+    frame.drop(columns=["y"]).head(4).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    assert (
+        main(
+            ["predict", "--model", str(run), "--data", str(tmp_path / "new.csv"), "--out", str(out)]
+        )
+        == 0
+    )
+    predictions = pd.read_csv(out)
+    assert list(predictions.columns) == ["y"]
+    expected = 3 * frame["age"][:4] - 2 * frame["bp"][:4] + 1
+    np.testing.assert_allclose(predictions["y"], expected, atol=0.01)
+    # The same file again: never overwritten.
+    assert (
+        main(
+            ["predict", "--model", str(run), "--data", str(tmp_path / "new.csv"), "--out", str(out)]
+        )
+        == 2
+    )
+    # Columns that differ from the training columns are named.
+    frame.drop(columns=["y", "bmi"]).to_csv(tmp_path / "short.csv", index=False)
+    assert main(["predict", "--model", str(run), "--data", str(tmp_path / "short.csv")]) == 2
+    assert "missing: bmi" in capsys.readouterr().err
+
+
+def test_constant_feature_and_wide_data_warn_and_still_train(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(8, 12)), columns=[f"x{i}" for i in range(12)])
+    frame["x0"] = 5.0
+    frame["y"] = rng.normal(size=8)
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    args = ["train", "--data", str(tmp_path / "wide.csv"), "--target", "y", "--epochs", "50"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: constant feature(s) x0 carry no information" in err
+    assert "warning: the least-squares optimum is not unique" in err
