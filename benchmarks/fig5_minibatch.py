@@ -1,6 +1,6 @@
 """Figure 5, mini-batch throughput: samples per second of a training epoch.
 
-Data: q = 65,536 rows, n = 100 → p = 10, float32, at batch sizes 32, 256 and 4096.
+Data: q = 16,384 rows, n = 100 → p = 10, float32, at batch sizes 32, 256 and 4096.
 handgrad: one epoch of ``Trainer.fit`` (``path="auto"``, plain descent at lr = 0.01),
 per-epoch bookkeeping included. Peer: a native epoch with the same shuffling work, one
 ``randperm`` and an ``index_select`` of X and Y per batch, then ``F.linear`` +
@@ -25,7 +25,7 @@ BATCH_SIZES = (32, 256, 4096)
 
 
 def run(quick: bool) -> list[Result]:
-    q = 2048 if quick else 65_536
+    q = 2048 if quick else 16_384
     g = torch.Generator().manual_seed(0)
     X_raw = torch.randn(q, N, generator=g, dtype=torch.float64)
     Y_raw = X_raw @ torch.randn(N, P, generator=g, dtype=torch.float64)

@@ -130,7 +130,12 @@ class StatsPath:
     def _views(self, W, b):
         if self._params is None or self._params[0] is not W or self._params[1] is not b:
             cpu = W.device.type == "cpu"
-            self._params = (W, b, W.numpy() if cpu else None, b.numpy() if cpu else None)
+            self._params = (
+                W,
+                b,
+                W.detach().numpy() if cpu else None,
+                b.detach().numpy() if cpu else None,
+            )
             grad = torch.empty(self._T.shape, dtype=W.dtype)
             self._grad = (grad.numpy(), grad[:-1], grad[-1], cpu)
         return self._params[2:]
