@@ -19,12 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from handgrad.config import TrainConfig
 from handgrad.errors import UserError
-from handgrad.training.metrics import mse_and_r2, sse_per_target
+from handgrad.training.metrics import gradient_norm, mse_and_r2, sse_per_target
 from handgrad.training.optim import GradientDescent, make_optimizer, make_scheduler
 from handgrad.training.paths import choose_path
 from handgrad.training.prepare import Prepared, Split
@@ -170,14 +169,14 @@ class Trainer:
         if self._full_batch:  # the lab's case: one step, nothing to add up
             loss, grad_W, grad_b = path(train.X, train.Y, W, b)
             self._step(grad_W, grad_b)
-            return float(loss), _norm(grad_W, grad_b)
+            return float(loss), gradient_norm(grad_W, grad_b)
         total = 0.0
         for X, Y in self._batches(train):
             loss, grad_W, grad_b = path(X, Y, W, b)
             self._step(grad_W, grad_b)
             # Summed on the device; read back once per epoch, not once per batch.
             total = total + loss * X.shape[0]
-        return float(total) / train.n_samples, _norm(grad_W, grad_b)
+        return float(total) / train.n_samples, gradient_norm(grad_W, grad_b)
 
     def _step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
         optimizer = self.optimizer
@@ -308,11 +307,3 @@ class Trainer:
             f" ({self.config.grad})" if self.path.name == "chained" else ""
         )
         return out
-
-
-def _norm(grad_W: torch.Tensor, grad_b: torch.Tensor) -> float:
-    """‖(∂W, ∂b)‖, read back once; on the CPU through NumPy, cheaper for small tensors."""
-    if grad_W.device.type == "cpu":
-        a, c = grad_W.numpy(), grad_b.numpy()
-        return math.sqrt(float(np.vdot(a, a)) + float(np.vdot(c, c)))
-    return math.hypot(float(grad_W.norm()), float(grad_b.norm()))
