@@ -16,10 +16,24 @@ import sys
 import tempfile
 import time
 
-from benchmarks import fig1_op_overhead, fig3_full_batch, fig6_memory
+from benchmarks import (
+    fig1_op_overhead,
+    fig2_lab_training,
+    fig3_full_batch,
+    fig4_time_to_solution,
+    fig5_minibatch,
+    fig6_memory,
+)
 from benchmarks.timing import Result, machine
 
-FIGURES = [fig1_op_overhead, fig3_full_batch, fig6_memory]
+FIGURES = [
+    fig1_op_overhead,
+    fig2_lab_training,
+    fig3_full_batch,
+    fig4_time_to_solution,
+    fig5_minibatch,
+    fig6_memory,
+]
 
 DEFAULT_OUT = os.path.join("benchmarks", "results", "latest.json")
 

@@ -1,7 +1,10 @@
-"""MSE and R² of a linear model on a split, in the targets' original units."""
+"""MSE and R² of a linear model on a split, in the targets' original units; gradient norms."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from handgrad.training.statistics import BLOCK_ROWS
@@ -48,3 +51,11 @@ def mse_and_r2(sse: torch.Tensor, sst: torch.Tensor, q: int) -> tuple[float, flo
 def r2_from_mse(mse: float, sst: torch.Tensor, q: int) -> float:
     total = float(sst.sum())
     return 1.0 - q * mse / total if total > 0 else float("nan")
+
+
+def gradient_norm(grad_W: torch.Tensor, grad_b: torch.Tensor) -> float:
+    """‖(∂W, ∂b)‖, read back once; on the CPU through NumPy, cheaper for small tensors."""
+    if grad_W.device.type == "cpu":
+        a, c = grad_W.numpy(), grad_b.numpy()
+        return math.sqrt(float(np.vdot(a, a)) + float(np.vdot(c, c)))
+    return math.hypot(float(grad_W.norm()), float(grad_b.norm()))

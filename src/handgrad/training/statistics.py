@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 # Rows per block in a pass over X: bounds the float64 copy of a block kept at once.
@@ -28,9 +29,17 @@ class Statistics:
     q: int
 
 
+# Bytes of the float64 block [X_blk, 1, Y_blk] of the CPU pass: measured on the shared
+# 2-core EPYC, 200,000 × 100 → 10: 2 MiB blocks 140-155 ms, 8 MiB 115-145 ms, 32 MiB
+# 105-110 ms (the former torch pass, four products per block: 400 ms in float64).
+AUGMENTED_BLOCK_BYTES = 32 << 20
+
+
 @torch.no_grad()
 def statistics(X: torch.Tensor, Y: torch.Tensor) -> Statistics:
     """S, T and yᵀy of X (q, n) and Y (q, p), in float64, one blocked pass."""
+    if X.device.type == "cpu" and Y.device.type == "cpu":
+        return _statistics_numpy(X.numpy(), Y.numpy())
     q, n = X.shape
     S = torch.zeros(n + 1, n + 1, dtype=torch.float64, device=X.device)
     T = torch.zeros(n + 1, Y.shape[1], dtype=torch.float64, device=X.device)
@@ -45,6 +54,33 @@ def statistics(X: torch.Tensor, Y: torch.Tensor) -> Statistics:
         yty += (Yb * Yb).sum(dim=0)
     S[n, :n] = S[:n, n]
     S[n, n] = q
+    return Statistics(S, T, yty, q)
+
+
+def _statistics_numpy(X: np.ndarray, Y: np.ndarray) -> Statistics:
+    """The CPU pass: per block, the Gram matrix AᵀA of A = [X_blk, 1, Y_blk] (rows, m).
+
+    AᵀA holds S, T and YᵀY at once, and NumPy computes a product of a matrix with its
+    own transpose by the symmetric rank-k update (BLAS syrk): half the work of a
+    general product, one call per block instead of four. The block is float64, so
+    float32 data are multiplied exactly and summed in float64, as before.
+    """
+    q, n = X.shape
+    p = Y.shape[1]
+    m = n + 1 + p
+    step = max(1, AUGMENTED_BLOCK_BYTES // (8 * m))
+    A_buf = np.empty((min(step, q), m))  # [X_blk, 1, Y_blk]
+    A_buf[:, n] = 1.0
+    gram = np.zeros((m, m))
+    for start in range(0, q, step):
+        A = A_buf[: min(step, q - start)]
+        A[:, :n] = X[start : start + A.shape[0]]
+        A[:, n + 1 :] = Y[start : start + A.shape[0]]
+        gram += A.T @ A  # (m, rows) @ (rows, m) -> (m, m), by syrk
+    S = torch.from_numpy(gram[: n + 1, : n + 1].copy())
+    S[n, n] = q  # exact, whatever the rounding of the sum of ones
+    T = torch.from_numpy(gram[: n + 1, n + 1 :].copy())
+    yty = torch.from_numpy(np.diagonal(gram[n + 1 :, n + 1 :]).copy())
     return Statistics(S, T, yty, q)
 
 

@@ -23,9 +23,9 @@ import torch
 
 from handgrad.config import TrainConfig
 from handgrad.errors import UserError
-from handgrad.training.metrics import mse_and_r2, r2_from_mse, sse_per_target
+from handgrad.training.metrics import gradient_norm, mse_and_r2, sse_per_target
 from handgrad.training.optim import GradientDescent, make_optimizer, make_scheduler
-from handgrad.training.paths import ChainedPath, StatsPath
+from handgrad.training.paths import choose_path
 from handgrad.training.prepare import Prepared, Split
 from handgrad.training.reference import Reference, least_squares
 from handgrad.training.statistics import Statistics, sse_from_statistics, statistics, theta_of
@@ -91,8 +91,10 @@ class Trainer:
             if split is not None and split.X.shape[1] + 1 < split.n_samples
         }
         self.learning_rate = self._resolve_learning_rate()
-        self.path = self._choose_path()
         n, p = train.X.shape[1], train.Y.shape[1]
+        self.path = choose_path(config, train.n_samples, n, self.stats)
+        self._full_batch = config.batch_size is None or config.batch_size >= train.n_samples
+        self._sst_total = float(train.sst.sum())
         self.W = torch.zeros(n, p, dtype=train.X.dtype, device=train.X.device)
         self.b = torch.zeros(p, dtype=train.X.dtype, device=train.X.device)
         self.optimizer = make_optimizer(config, [self.W, self.b], self.learning_rate)
@@ -115,15 +117,6 @@ class Trainer:
         if self.config.learning_rate != "auto":
             return float(self.config.learning_rate)
         return 1.0 / self.reference.largest_eigenvalue
-
-    def _choose_path(self):
-        config, q = self.config, self.data.train.n_samples
-        n = self.data.train.X.shape[1]
-        full_batch = config.batch_size is None or config.batch_size >= q
-        use_stats = config.path == "stats" or (config.path == "auto" and full_batch and q > n + 1)
-        if use_stats:
-            return StatsPath(self.stats)
-        return ChainedPath(config.grad)
 
     # --- checkpoints ---------------------------------------------------------------
     def state(self) -> TrainState:
@@ -172,21 +165,28 @@ class Trainer:
         Returns the epoch's train loss (mean over its rows) and the norm of the last
         step's gradient with respect to (W, b).
         """
-        plain = isinstance(self.optimizer, GradientDescent)
-        total = grad_W = grad_b = None
-        for X, Y in self._batches(self.data.train):
-            loss, grad_W, grad_b = self.path(X, Y, self.W, self.b)
-            if plain:  # w <- w - lr * grad, without torch.optim's per-step hooks
-                lr = self.optimizer.param_groups[0]["lr"]
-                self.W.sub_(grad_W, alpha=lr)
-                self.b.sub_(grad_b, alpha=lr)
-            else:
-                self.W.grad, self.b.grad = grad_W, grad_b
-                self.optimizer.step()
-            weighted = loss * X.shape[0]
-            total = weighted if total is None else total + weighted
-        grad_norm = math.hypot(float(grad_W.norm()), float(grad_b.norm()))
-        return float(total) / self.data.train.n_samples, grad_norm
+        train, path, W, b = self.data.train, self.path, self.W, self.b
+        if self._full_batch:  # the lab's case: one step, nothing to add up
+            loss, grad_W, grad_b = path(train.X, train.Y, W, b)
+            self._step(grad_W, grad_b)
+            return float(loss), gradient_norm(grad_W, grad_b)
+        total = 0.0
+        for X, Y in self._batches(train):
+            loss, grad_W, grad_b = path(X, Y, W, b)
+            self._step(grad_W, grad_b)
+            # Summed on the device; read back once per epoch, not once per batch.
+            total = total + loss * X.shape[0]
+        return float(total) / train.n_samples, gradient_norm(grad_W, grad_b)
+
+    def _step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
+        optimizer = self.optimizer
+        if type(optimizer) is GradientDescent:  # w <- w - lr * grad, without torch.optim's hooks
+            lr = optimizer.param_groups[0]["lr"]
+            self.W.sub_(grad_W, alpha=lr)
+            self.b.sub_(grad_b, alpha=lr)
+        else:
+            self.W.grad, self.b.grad = grad_W, grad_b
+            optimizer.step()
 
     def _evaluate(self, name: str, split: Split | None) -> tuple[float, float]:
         if split is None:
@@ -205,7 +205,8 @@ class Trainer:
             train_mse, r2_train = self._evaluate("train", train)
         else:
             train_mse = train_loss
-            r2_train = r2_from_mse(train_mse, train.sst, train.n_samples)
+            total = self._sst_total
+            r2_train = 1.0 - train.n_samples * train_mse / total if total > 0 else math.nan
         val_mse, r2_val = self._evaluate("val", self.data.val)
         test_mse, r2_test = self._evaluate("test", self.data.test)
         lr = self.optimizer.param_groups[0]["lr"]
