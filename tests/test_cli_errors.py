@@ -124,6 +124,7 @@ def results(tmp_path_factory):
             globals()[case.setup](cwd)
         return case.id, (run_cli(case.args, cwd), cwd)
 
+    tmp_path_factory.getbasetemp()  # made once here: mktemp in threads would race to make it
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(pool.map(one, CASES))
 
