@@ -70,7 +70,14 @@ def test_stats_path_iterates_equal_chained_path():
     "settings",
     [
         dict(batch_size=32, scheduler="exponential", lr_gamma=0.97, max_epochs=150),
-        dict(batch_size=1, learning_rate=0.002, max_epochs=8, tol=0.0),
+        dict(
+            batch_size=1,
+            learning_rate=0.01,
+            max_epochs=12,
+            tol=0.0,
+            scheduler="exponential",
+            lr_gamma=0.7,
+        ),
         dict(optimizer="sgd", momentum=0.9, learning_rate=0.05),
         dict(optimizer="sgd", momentum=0.9, nesterov=True, learning_rate=0.05),
         dict(optimizer="adam", learning_rate=0.1),
@@ -85,6 +92,7 @@ def test_optimizers_and_schedules_converge_near_the_optimum(settings):
     assert metrics["gap_to_optimum"] < (1e-2 if stochastic else 1e-4)
 
 
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_schedulers_change_the_rate():
     trainer = fit(load_dataset("linnerud"), scheduler="step", lr_step_size=5, max_epochs=12, tol=0)
     rates = trainer.history["lr"]

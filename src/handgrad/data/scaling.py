@@ -27,9 +27,7 @@ class Standardizer:
     @classmethod
     def fit(cls, A: torch.Tensor) -> Standardizer:
         """Fit on A (q, n), in float64 whatever A's dtype, for exact statistics."""
-        A64 = A.double()
-        mean = A64.mean(dim=0)
-        std = A64.std(dim=0, correction=0)
+        std, mean = torch.std_mean(A.double(), dim=0, correction=0)  # one pass
         scale = torch.where(std > 1e-12 * mean.abs().clamp_min(1.0), std, torch.ones_like(std))
         return cls(mean, scale)
 

@@ -11,6 +11,7 @@ from handgrad.config import TrainConfig
 from handgrad.data.dataset import Dataset
 from handgrad.data.scaling import Standardizer
 from handgrad.errors import UserError
+from handgrad.training.statistics import BLOCK_ROWS
 
 
 @dataclass
@@ -67,38 +68,60 @@ def split_indices(q: int, val_fraction: float, test_fraction: float, seed: int):
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
+def _float64_tensor(array: np.ndarray) -> torch.Tensor:
+    """A float64 tensor over ``array``, copied only when it is not float64 or not writable
+    (a read-only memory map, say: torch will not wrap those)."""
+    array = np.asarray(array, dtype=np.float64)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _standardized(A: torch.Tensor, scaler: Standardizer, dtype, device) -> torch.Tensor:
+    """scaler.transform(A) in ``dtype``, block by block: no full-size float64 temporary."""
+    out = torch.empty(A.shape, dtype=dtype)
+    for start in range(0, A.shape[0], BLOCK_ROWS):
+        out[start : start + BLOCK_ROWS] = scaler.transform(A[start : start + BLOCK_ROWS])
+    return out.to(device)
+
+
 def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
-    """Split ``dataset``, fit the standardisers on the training rows, build the tensors."""
+    """Split ``dataset``, fit the standardisers on the training rows, build the tensors.
+
+    Each split's rows are taken in their order in memory (mini-batches are shuffled
+    anyway), so a training split of every row needs no copy before standardising, and
+    no full-size float64 temporary is ever made.
+    """
     device = resolve_device(config.device)
     dtype = getattr(torch, config.dtype)
-    X = torch.from_numpy(np.array(dataset.X, dtype=np.float64))  # a copy: inputs may be read-only
-    Y = torch.from_numpy(np.array(dataset.Y, dtype=np.float64))
-    train_rows, val_rows, test_rows = split_indices(
-        dataset.n_samples, config.resolved_val_fraction, config.test_fraction, config.seed
-    )
-    n, p = X.shape[1], Y.shape[1]
-    X_train = X[train_rows]
-    x_scaler = Standardizer.fit(X_train) if config.standardize else Standardizer.identity(n)
-    y_scaler = Standardizer.fit(Y[train_rows]) if config.standardize_targets else None
-    y_scaler = y_scaler or Standardizer.identity(p)
-    spread = X_train.max(dim=0).values - X_train.min(dim=0).values
-    constant = tuple(name for name, s in zip(dataset.feature_names, spread, strict=True) if s == 0)
+    X, Y = _float64_tensor(dataset.X), _float64_tensor(dataset.Y)
+    q, n, p = X.shape[0], X.shape[1], Y.shape[1]
+    splits = split_indices(q, config.resolved_val_fraction, config.test_fraction, config.seed)
+    train_rows, val_rows, test_rows = (torch.from_numpy(np.sort(rows)) for rows in splits)
 
-    def make(rows) -> Split | None:
-        if len(rows) == 0:
-            return None
-        Xs, Ys = X[rows], Y[rows]
-        sst = ((Ys - Ys.mean(dim=0)) ** 2).sum(dim=0)
+    def rows_of(A: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return A if len(rows) == q else A.index_select(0, rows)
+
+    X_train, Y_train = rows_of(X, train_rows), rows_of(Y, train_rows)
+    x_scaler = Standardizer.fit(X_train) if config.standardize else Standardizer.identity(n)
+    y_scaler = Standardizer.fit(Y_train) if config.standardize_targets else None
+    y_scaler = y_scaler or Standardizer.identity(p)
+    low, high = torch.aminmax(X_train, dim=0)
+    names = dataset.feature_names
+    constant = tuple(name for name, same in zip(names, low == high, strict=True) if same)
+
+    def split(Xs: torch.Tensor, Ys: torch.Tensor) -> Split:
         return Split(
-            X=x_scaler.transform(Xs).to(device=device, dtype=dtype).contiguous(),
-            Y=y_scaler.transform(Ys).to(device=device, dtype=dtype).contiguous(),
-            sst=sst,
+            X=_standardized(Xs, x_scaler, dtype, device),
+            Y=_standardized(Ys, y_scaler, dtype, device),
+            sst=((Ys - Ys.mean(dim=0)) ** 2).sum(dim=0),
         )
 
+    def held_out(rows: torch.Tensor) -> Split | None:
+        return split(rows_of(X, rows), rows_of(Y, rows)) if len(rows) else None
+
     return Prepared(
-        train=make(train_rows),
-        val=make(val_rows),
-        test=make(test_rows),
+        train=split(X_train, Y_train),
+        val=held_out(val_rows),
+        test=held_out(test_rows),
         x_scaler=x_scaler,
         y_scaler=y_scaler,
         feature_names=dataset.feature_names,

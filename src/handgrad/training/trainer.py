@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -237,7 +238,13 @@ class Trainer:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(monitored)
         elif self.scheduler is not None:
-            self.scheduler.step()
+            with warnings.catch_warnings():
+                # Plain descent updates W and b itself, not through optimizer.step(),
+                # which the scheduler watches for; the updates do come first.
+                warnings.filterwarnings(
+                    "ignore", "Detected call of `lr_scheduler.step", UserWarning
+                )
+                self.scheduler.step()
         threshold = self.best_loss - config.tol * abs(self.best_loss)
         if math.isinf(self.best_loss) or monitored < threshold:
             self.best_loss, self.bad_epochs = monitored, 0
