@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features X and targets Y in memory, as float64, with column names.
+    """Features X and targets Y in memory, as float64 (float32 kept as given), with names.
 
     Attributes
     ----------

@@ -67,10 +67,12 @@ def split_indices(q: int, val_fraction: float, test_fraction: float, seed: int):
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
-def _float64_tensor(array: np.ndarray) -> torch.Tensor:
-    """A float64 tensor over ``array``, copied only when it is not float64 or not writable
-    (a read-only memory map, say: torch will not wrap those)."""
-    array = np.asarray(array, dtype=np.float64)
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor over ``array``, float32 or float64 as given (other dtypes become float64),
+    copied only when NumPy must convert it or torch cannot wrap it (read-only memory)."""
+    array = np.asarray(array)
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
     return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
@@ -96,7 +98,7 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     """
     device = resolve_device(config.device)
     dtype = getattr(torch, config.dtype)
-    X, Y = _float64_tensor(dataset.X), _float64_tensor(dataset.Y)
+    X, Y = _tensor(dataset.X), _tensor(dataset.Y).double()
     q, n, p = X.shape[0], X.shape[1], Y.shape[1]
     splits = split_indices(q, config.resolved_val_fraction, config.test_fraction, config.seed)
     train_rows, val_rows, test_rows = (torch.from_numpy(np.sort(rows)) for rows in splits)
