@@ -164,3 +164,18 @@ def test_constant_feature_and_wide_data_warn_and_still_train(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "warning: constant feature(s) x0 carry no information" in err
     assert "warning: the least-squares optimum is not unique" in err
+
+
+def test_an_exact_fit_draws_its_figures_without_warnings(tmp_path):
+    import warnings
+
+    import pandas as pd
+
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0.0, 0.0, 0.0, 0.0]}).to_csv(
+        tmp_path / "zero.csv", index=False
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        args = ["train", "--data", str(tmp_path / "zero.csv"), "--target", "y", "--quiet"]
+        assert main([*args, "--test-fraction", "0", "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "loss.png").is_file()

@@ -26,15 +26,18 @@ def loss_curves(history: dict[str, list], optimum: float | None, path: Path) -> 
     """
     fig, (ax, gap_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
     epochs = np.arange(1, len(history["train_mse"]) + 1)
+    any_positive = False
     for key, label in (("train_mse", "train"), ("val_mse", "validation"), ("test_mse", "test")):
         values = np.array(history[key], dtype=float)
         if np.isfinite(values).any():
             ax.plot(epochs, values, label=label)
+            any_positive |= bool((values > 0).any())
     has_optimum = optimum is not None and math.isfinite(optimum) and optimum > 0
     if has_optimum:
         ax.axhline(optimum, color="gray", linestyle="--", label="least-squares optimum (train)")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    if any_positive:  # an exact fit (MSE 0 throughout) has nothing to show on a log scale
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE  (1/q) Σ (ŷ − y)²")
     ax.set_title("Loss by epoch")
@@ -44,7 +47,8 @@ def loss_curves(history: dict[str, list], optimum: float | None, path: Path) -> 
         gap = (np.array(history["train_mse"], dtype=float) - optimum) / optimum
         positive = gap > 0
         gap_ax.plot(epochs[positive], gap[positive], color="C0")
-        gap_ax.set_yscale("log")
+        if positive.any():
+            gap_ax.set_yscale("log")
     gap_ax.set_xlabel("epoch")
     gap_ax.set_ylabel("(train MSE − optimum) / optimum")
     gap_ax.set_title("Relative gap to the optimum")
