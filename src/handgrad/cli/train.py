@@ -6,12 +6,14 @@ import hashlib
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from handgrad import config as cfg
 from handgrad.cli import argtypes as types
 from handgrad.data.dataset import Dataset
 from handgrad.data.datasets import DATASETS, load_dataset
+from handgrad.data.files import DataWarning
 from handgrad.errors import UserError
 from handgrad.runs.checkpoint import load_checkpoint
 from handgrad.runs.outputs import save_progress, summary, write_results
@@ -225,11 +227,6 @@ def fingerprint(dataset: Dataset) -> str:
     return digest.hexdigest()
 
 
-def warn(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(f"handgrad train: warning: {message}", file=sys.stderr)
-
-
 def run(args) -> int:
     if args.resume:
         return resume(args)
@@ -283,16 +280,19 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
     """Train with checkpoints and signal handling; write the results; print the summary."""
     quiet = args.quiet
     if trainer.data.constant_features:
-        warn(
+        # Shown as one line (or not at all with --quiet) by the CLI's warning handler.
+        warnings.warn(
             f"constant feature(s) {', '.join(trainer.data.constant_features)} carry no "
             "information; their weights stay 0.",
-            quiet,
+            DataWarning,
+            stacklevel=1,
         )
     if not trainer.reference.unique:
-        warn(
+        warnings.warn(
             "the least-squares optimum is not unique (more features than rows, or collinear "
             "features): the reference is the minimum-norm solution; training goes on.",
-            quiet,
+            DataWarning,
+            stacklevel=1,
         )
     from handgrad.cli.progress import Progress
 

@@ -36,7 +36,9 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class DataWarning(UserWarning):
-    """A column of the user's file was left out; the message says which and why."""
+    """Something in the user's data that handgrad works around rather than refuses: a
+    column left out, a constant feature, a least-squares optimum that is not unique. The
+    message says what and why."""
 
 
 def load_training_file(

@@ -45,12 +45,12 @@ def mse_and_r2(sse: torch.Tensor, sst: torch.Tensor, q: int) -> tuple[float, flo
     known from the MSE alone: R² = 1 − q·mse / Σⱼ SSTⱼ.
     """
     mse = float(sse.sum()) / q
-    return mse, r2_from_mse(mse, sst, q)
+    return mse, r2_from_mse(mse, float(sst.sum()), q)
 
 
-def r2_from_mse(mse: float, sst: torch.Tensor, q: int) -> float:
-    total = float(sst.sum())
-    return 1.0 - q * mse / total if total > 0 else float("nan")
+def r2_from_mse(mse: float, sst_total: float, q: int) -> float:
+    """R² = 1 − q·mse / Σⱼ SSTⱼ, with ``sst_total`` = Σⱼ SSTⱼ (NaN when it is 0)."""
+    return 1.0 - q * mse / sst_total if sst_total > 0 else float("nan")
 
 
 def gradient_norm(grad_W: torch.Tensor, grad_b: torch.Tensor) -> float:

@@ -24,7 +24,7 @@ import torch
 
 from handgrad.config import TrainConfig
 from handgrad.errors import UserError
-from handgrad.training.metrics import gradient_norm, mse_and_r2, sse_per_target
+from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse, sse_per_target
 from handgrad.training.optim import GradientDescent, make_optimizer, make_scheduler
 from handgrad.training.paths import choose_path
 from handgrad.training.prepare import Prepared, Split
@@ -206,8 +206,7 @@ class Trainer:
             train_mse, r2_train = self._evaluate("train", train)
         else:
             train_mse = train_loss
-            total = self._sst_total
-            r2_train = 1.0 - train.n_samples * train_mse / total if total > 0 else math.nan
+            r2_train = r2_from_mse(train_mse, self._sst_total, train.n_samples)
         val_mse, r2_val = self._evaluate("val", self.data.val)
         test_mse, r2_test = self._evaluate("test", self.data.test)
         lr = self.optimizer.param_groups[0]["lr"]
