@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import torch
 
 from handgrad.config import TrainConfig
+from handgrad.distributed.reduce import Reducer
+from handgrad.distributed import sharded
 from handgrad.errors import UserError
 from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse, sse_per_target
 from handgrad.training.optim import GradientDescent, make_optimizer, make_scheduler
@@ -79,18 +81,28 @@ class Trainer:
         Checked by ``handgrad.config.check``.
     """
 
-    def __init__(self, data: Prepared, config: TrainConfig) -> None:
+    def __init__(self, data: Prepared, config: TrainConfig, reducer: Reducer | None = None) -> None:
         self.data, self.config = data, config
         train = data.train
-        self.stats = statistics(train.X, train.Y)
-        self.reference: Reference = least_squares(self.stats)
         # Held-out splits are evaluated every epoch: from their statistics, in O(n²p),
         # whenever that is cheaper than a pass over their rows.
-        self._split_stats = {
-            name: statistics(split.X, split.Y)
+        held_out = {
+            name: split
             for name, split in (("val", data.val), ("test", data.test))
             if split is not None and split.X.shape[1] + 1 < split.n_samples
         }
+        # --- distributed (issue 13): under torchrun (or --deterministic), every split's
+        # statistics come from each rank's chunks in one all-reduce, and each step's sums
+        # in one more (``_reduced_epoch``). Without a reducer nothing changes.
+        self.reducer = reducer
+        if reducer is None:
+            self.stats = statistics(train.X, train.Y)
+            self._split_stats = {name: statistics(s.X, s.Y) for name, s in held_out.items()}
+        else:
+            self._split_stats = sharded.split_statistics({"train": train} | held_out, reducer)
+            self.stats = self._split_stats.pop("train")
+        # --- end distributed
+        self.reference: Reference = least_squares(self.stats)
         self.learning_rate = self._resolve_learning_rate()
         n, p = train.X.shape[1], train.Y.shape[1]
         self.path = choose_path(config, train.n_samples, n, self.stats)
@@ -151,14 +163,20 @@ class Trainer:
         if size is None or size >= q:
             yield split.X, split.Y
             return
+        for rows in self._batch_rows(split):
+            yield split.X.index_select(0, rows), split.Y.index_select(0, rows)
+
+    def _batch_rows(self, split: Split):
+        """Each mini-batch's row indices: from the seed and the epoch alone (not the
+        world size), so every rank of a torchrun job steps through the same batches."""
+        q, size = split.n_samples, self.config.batch_size
         if self.config.shuffle:
             generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
             order = torch.randperm(q, generator=generator).to(split.X.device)
         else:
             order = torch.arange(q, device=split.X.device)
         for start in range(0, q, size):
-            rows = order[start : start + size]
-            yield split.X.index_select(0, rows), split.Y.index_select(0, rows)
+            yield order[start : start + size]
 
     def _train_epoch(self) -> tuple[float, float]:
         """One pass over the training rows.
@@ -167,6 +185,8 @@ class Trainer:
         step's gradient with respect to (W, b).
         """
         train, path, W, b = self.data.train, self.path, self.W, self.b
+        if self.reducer is not None and path.name != "stats":  # distributed (issue 13)
+            return self._reduced_epoch()
         if self._full_batch:  # the lab's case: one step, nothing to add up
             loss, grad_W, grad_b = path(train.X, train.Y, W, b)
             self._step(grad_W, grad_b)
@@ -178,6 +198,21 @@ class Trainer:
             # Summed on the device; read back once per epoch, not once per batch.
             total = total + loss * X.shape[0]
         return float(total) / train.n_samples, gradient_norm(grad_W, grad_b)
+
+    def _reduced_epoch(self) -> tuple[float, float]:
+        """``_train_epoch`` under torchrun (issue 13): each step's loss and gradients are
+        the sums over every rank's chunks, one all-reduce per full-batch pass or per
+        global mini-batch; the step itself runs identically on every rank."""
+        train = self.data.train
+        steps = [None] if self._full_batch else self._batch_rows(train)
+        total = 0.0
+        for rows in steps:
+            loss, grad_W, grad_b = sharded.reduced_pass(
+                self.reducer, self.path, train.X, train.Y, self.W, self.b, rows
+            )
+            self._step(grad_W, grad_b)
+            total += loss * (train.n_samples if rows is None else len(rows))
+        return total / train.n_samples, gradient_norm(grad_W, grad_b)
 
     def _step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
         optimizer = self.optimizer

@@ -1,0 +1,162 @@
+"""``Reducer``: the one place where ranks meet, to add up partial sums.
+
+Every rank computes, for each chunk it owns (chunk c belongs to rank c mod world size),
+a partial sum in sum form: gradients times rows, not means, so that partials add up
+across chunks and ranks. ``Reducer.sum`` then adds them up:
+
+- by default, each rank adds its own chunks' partials in chunk order, in float64, and one
+  ``all_reduce`` of one flat float64 buffer adds the ranks' totals. The ranks' order of
+  addition is gloo's or NCCL's, so the result equals one process's to about 1e-15
+  relative, not bit for bit;
+- with ``deterministic=True``, chunk c's partial goes into its own slot of the buffer,
+  every other rank leaves that slot at zero (x + 0 is exact), and after the all-reduce
+  every rank adds the slots in chunk order: the very additions of one process, so the
+  result is bit-identical for any world size. The buffer is as many partials long as
+  there are chunks.
+
+The buffer also carries one status per rank: the exit code of a failure while computing
+the partials (0 when none). So an error on one rank (a bad cell in its chunk) stops
+every rank at this collective, with one message and the failing rank's exit code. A rank
+that dies outright or hangs stops the others through the process group's timeout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from handgrad.distributed.world import World, current, timeout_seconds
+from handgrad.errors import UserError
+
+# The exit code posted for a failure that is not a UserError (a bug, memory).
+INTERNAL_FAILURE = 1
+INTERRUPTED = 130
+
+
+class PeerFailedError(UserError):
+    """Another rank failed: this one stops too, with its exit code, printing nothing (the
+    failing rank prints the message)."""
+
+    def __init__(self, rank: int, exit_code: int) -> None:
+        super().__init__(
+            f"rank {rank} of this torchrun job failed (its message is above); this rank stops too.",
+            exit_code=exit_code,
+        )
+        self.report = False
+
+
+class PeerLostError(UserError):
+    """A collective failed: a peer died, or hung past the timeout."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"lost contact with the other ranks of this torchrun job ({detail}): one "
+            f"stopped, or hung past the {timeout_seconds():g} s timeout "
+            "(HANDGRAD_DIST_TIMEOUT); see the messages of the other ranks.",
+            exit_code=1,
+        )
+
+
+def reports(error: BaseException, world: World | None = None) -> bool:
+    """Whether this rank prints ``error``: only one rank speaks for the whole job.
+
+    An error every rank raised alike (a bad flag, a divergence) is printed by rank 0; an
+    error found at a collective by ``Reducer.sum`` by the lowest failing rank.
+    """
+    world = world or current()
+    return getattr(error, "report", world.rank == 0)
+
+
+class Reducer:
+    """Adds partial sums over chunks and ranks (see the module's docstring).
+
+    Parameters
+    ----------
+    world : World, optional
+        Default: the current one (one rank of one without torchrun).
+    deterministic : bool, default=False
+        Add chunk by chunk in chunk order: bit-identical results for any world size.
+
+    Attributes
+    ----------
+    calls : int
+        Collectives run so far: one per ``sum`` (tests count them).
+    """
+
+    def __init__(self, world: World | None = None, deterministic: bool = False) -> None:
+        self.world = world or current()
+        self.deterministic = deterministic
+        self.calls = 0
+
+    def sum(
+        self,
+        shapes: Mapping[str, tuple[int, ...]],
+        owners: Sequence[str],
+        compute: Callable[[], Mapping[int, np.ndarray]],
+    ) -> dict[str, np.ndarray]:
+        """Totals, one per name of ``shapes``, over every chunk of every rank.
+
+        ``owners[c]`` names the total that chunk c adds into; ``compute()`` returns
+        ``{c: partial}`` (float64, of the shape of its name) for this rank's chunks. A
+        failure inside ``compute`` is posted to every rank (see the module's docstring).
+        """
+        names = list(shapes)
+        sizes = {name: math.prod(shapes[name]) for name in names}
+        offsets = dict(zip(names, np.cumsum([0] + [sizes[k] for k in names[:-1]]), strict=True))
+        world = self.world
+        if self.deterministic:
+            starts = np.cumsum([0] + [sizes[name] for name in owners])
+            payload = int(starts[-1])
+        else:
+            payload = sum(sizes.values())
+        buffer = np.zeros(payload + world.size)  # [partials..., status of each rank]
+        failure = None
+        try:
+            partials = compute()
+            for c in sorted(partials):
+                part = np.asarray(partials[c], dtype=np.float64).ravel()
+                if self.deterministic:
+                    buffer[starts[c] : starts[c + 1]] = part
+                else:
+                    at = offsets[owners[c]]
+                    buffer[at : at + part.size] += part
+        except (Exception, KeyboardInterrupt) as error:
+            if world.size == 1:
+                raise
+            failure = error
+            interrupted = isinstance(error, KeyboardInterrupt)
+            fallback = INTERRUPTED if interrupted else INTERNAL_FAILURE
+            buffer[payload + world.rank] = getattr(error, "exit_code", None) or fallback
+        buffer = self._all_reduce(buffer)
+        status = buffer[payload:]
+        if status.any():
+            first = int(np.flatnonzero(status)[0])
+            if failure is not None:
+                failure.report = first == world.rank
+                raise failure
+            raise PeerFailedError(first, int(status[first]))
+        if not self.deterministic:
+            return {
+                name: buffer[offsets[name] : offsets[name] + sizes[name]].reshape(shapes[name])
+                for name in names
+            }
+        totals = {name: np.zeros(sizes[name]) for name in names}
+        for c, name in enumerate(owners):  # chunk order, whatever the world size
+            totals[name] += buffer[starts[c] : starts[c + 1]]
+        return {name: totals[name].reshape(shapes[name]) for name in names}
+
+    def _all_reduce(self, buffer: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.world.size == 1:
+            return buffer
+        import torch.distributed as dist
+
+        tensor = torch.from_numpy(buffer).to(self.world.device)
+        try:
+            dist.all_reduce(tensor)
+        except RuntimeError as error:  # gloo: connection closed or timed out
+            raise PeerLostError(str(error).splitlines()[0][:200]) from None
+        return tensor.cpu().numpy()
