@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import torch
 
 from handgrad.config import TrainConfig
-from handgrad.distributed.reduce import Reducer
 from handgrad.distributed import sharded
+from handgrad.distributed.reduce import Reducer
 from handgrad.errors import UserError
 from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse, sse_per_target
 from handgrad.training.optim import GradientDescent, make_optimizer, make_scheduler
