@@ -67,6 +67,9 @@ class TrainConfig:
     path: str = "auto"
     device: str = "auto"
     dtype: str = "float32"
+    # Under torchrun: add the ranks' partial sums chunk by chunk in chunk order, so that
+    # results are bit-identical for any number of processes (issue 13).
+    deterministic: bool = False
 
     @property
     def resolved_val_fraction(self) -> float:

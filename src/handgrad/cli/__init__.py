@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import handgrad
 from handgrad.cli.argtypes import Parser
+from handgrad.distributed.reduce import reports
 from handgrad.errors import UserError
 
 SUBCOMMANDS = ("train", "predict", "check")
@@ -59,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         if args.debug:
             raise
-        print(f"handgrad {args.command}: error: {error}", file=sys.stderr)
+        if reports(error):  # under torchrun, one rank speaks for all (issue 13)
+            print(f"handgrad {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
     except OSError as error:  # the disk, not the code: full, read-only, permissions
         if args.debug:

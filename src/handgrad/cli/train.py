@@ -14,6 +14,8 @@ from handgrad.cli import argtypes as types
 from handgrad.data.dataset import Dataset
 from handgrad.data.datasets import DATASETS, load_dataset
 from handgrad.data.files import DataWarning
+from handgrad.distributed import world
+from handgrad.distributed.launch import from_writer, reducer_for
 from handgrad.errors import UserError
 from handgrad.runs.checkpoint import load_checkpoint
 from handgrad.runs.outputs import save_progress, summary, write_results
@@ -141,6 +143,12 @@ def add_parser(subparsers):
         help=f"checkpoint every N epochs (default: every {CHECKPOINT_SECONDS:g} s)",
     )
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    out.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="under torchrun: add partial sums chunk by chunk in chunk order, so that "
+        "results are bit-identical for any number of processes",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -169,6 +177,7 @@ def config_from_args(args) -> cfg.TrainConfig:
             path=args.path,
             device=args.device,
             dtype=args.dtype,
+            deterministic=args.deterministic,
         )
     )
 
@@ -228,18 +237,26 @@ def fingerprint(dataset: Dataset) -> str:
 
 
 def run(args) -> int:
+    # Under torchrun (issue 13): join the ranks, take this rank's share of the cores;
+    # rank 0 alone prints and writes.
+    if not world.start().is_writer:
+        args.quiet = True
     if args.resume:
         return resume(args)
     config = config_from_args(args)
     source = source_from_args(args)
     dataset = load_source(source, config.dtype)
     data = prepare(dataset, config)
-    trainer = Trainer(data, config)
-    run_dir = RunDirectory.create(args.out)
-    run_dir.write_config(
-        {"config": config.to_dict(), "source": source, "fingerprint": fingerprint(dataset)}
-    )
-    return execute(run_dir, trainer, dataset, args)
+    trainer = Trainer(data, config, reducer_for(config.deterministic))
+
+    def create() -> RunDirectory:
+        run_dir = RunDirectory.create(args.out)
+        run_dir.write_config(
+            {"config": config.to_dict(), "source": source, "fingerprint": fingerprint(dataset)}
+        )
+        return run_dir
+
+    return execute(from_writer(create, share=False), trainer, dataset, args)
 
 
 def resume(args) -> int:
@@ -256,19 +273,23 @@ def resume(args) -> int:
             f"--resume continues a run with its own settings; drop {', '.join(given)} "
             "(only --epochs, --checkpoint-every and --quiet may change)."
         )
-    run_dir = RunDirectory.open(args.resume)
-    recorded = run_dir.read_config()
+
+    def read():  # on rank 0, shared with every rank under torchrun
+        run_dir = RunDirectory.open(args.resume)
+        return run_dir, run_dir.read_config(), load_checkpoint(run_dir.checkpoint)
+
+    run_dir, recorded, (state, seconds) = from_writer(read)
+    run_dir = run_dir if world.current().is_writer else None
     config = cfg.check(cfg.TrainConfig(**recorded["config"]))
     if args.epochs:
         config = cfg.check(config.replace(max_epochs=args.epochs))
     dataset = load_source(recorded["source"], config.dtype)
     if fingerprint(dataset) != recorded["fingerprint"]:
         raise UserError(
-            f"the data of {run_dir.path} changed since the run started; resuming would not "
+            f"the data of {args.resume} changed since the run started; resuming would not "
             "continue the same descent. Start a new run."
         )
-    state, seconds = load_checkpoint(run_dir.checkpoint)
-    trainer = Trainer(prepare(dataset, config), config)
+    trainer = Trainer(prepare(dataset, config), config, reducer_for(config.deterministic))
     trainer.load_state(state)
     trainer.train_seconds = seconds
     if not args.quiet:
@@ -276,8 +297,13 @@ def resume(args) -> int:
     return execute(run_dir, trainer, dataset, args, logged=0)
 
 
-def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, logged=0) -> int:
-    """Train with checkpoints and signal handling; write the results; print the summary."""
+def execute(
+    run_dir: RunDirectory | None, trainer: Trainer, dataset: Dataset, args, logged=0
+) -> int:
+    """Train with checkpoints and signal handling; write the results; print the summary.
+
+    ``run_dir`` is None on the ranks of a torchrun job other than 0: they write nothing.
+    """
     quiet = args.quiet
     if trainer.data.constant_features:
         # Shown as one line (or not at all with --quiet) by the CLI's warning handler.
@@ -302,6 +328,8 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
 
     def on_signal(signum, frame):
         stop["signal"] = signum
+        if trainer.reducer is not None:
+            trainer.reducer.stop_requested = signum
 
     def callback(t: Trainer) -> bool:
         progress(t)
@@ -309,9 +337,13 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
         due = (
             t.epoch % every == 0 if every else time.monotonic() - last["time"] > CHECKPOINT_SECONDS
         )
-        if due:
+        if due and run_dir is not None:
             last["logged"] = save_progress(run_dir, t, last["logged"])
             last["time"] = time.monotonic()
+        if t.reducer is not None and t.path.name != "stats":
+            # Ranks that meet at every step stop after the step where they all learnt
+            # of a signal (issue 13), not each at its own.
+            stop["signal"] = t.reducer.stop_agreed or None
         return stop["signal"] is not None
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -324,6 +356,10 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
         for s, handler in previous.items():
             signal.signal(s, handler)
         progress.close()
+    if run_dir is None:  # not the writer of a torchrun job
+        if diverged is not None:
+            raise diverged
+        return 128 + stop["signal"] if stop["signal"] is not None else 0
     save_progress(run_dir, trainer, last["logged"])
     metrics = trainer.metrics()
     metrics["data"] = dataset.name

@@ -14,8 +14,9 @@ across chunks and ranks. ``Reducer.sum`` then adds them up:
   result is bit-identical for any world size. The buffer is as many partials long as
   there are chunks.
 
-The buffer also carries one status per rank: the exit code of a failure while computing
-the partials (0 when none). So an error on one rank (a bad cell in its chunk) stops
+The buffer also carries two numbers per rank: the exit code of a failure while computing
+the partials (0 when none), and the signal it received (SIGINT, SIGTERM), so that every
+rank stops after the same step. So an error on one rank (a bad cell in its chunk) stops
 every rank at this collective, with one message and the failing rank's exit code. A rank
 that dies outright or hangs stops the others through the process group's timeout.
 """
@@ -90,6 +91,10 @@ class Reducer:
         self.world = world or current()
         self.deterministic = deterministic
         self.calls = 0
+        # A signal this rank received (its number), posted with the next sum; and the
+        # one every rank agreed on at the last sum (0: none), so that all stop together.
+        self.stop_requested = 0
+        self.stop_agreed = 0
 
     def sum(
         self,
@@ -112,7 +117,9 @@ class Reducer:
             payload = int(starts[-1])
         else:
             payload = sum(sizes.values())
-        buffer = np.zeros(payload + world.size)  # [partials..., status of each rank]
+        # [partials..., exit code of each rank's failure, signal each rank received]
+        buffer = np.zeros(payload + 2 * world.size)
+        buffer[payload + world.size + world.rank] = self.stop_requested
         failure = None
         try:
             partials = compute()
@@ -131,7 +138,8 @@ class Reducer:
             fallback = INTERRUPTED if interrupted else INTERNAL_FAILURE
             buffer[payload + world.rank] = getattr(error, "exit_code", None) or fallback
         buffer = self._all_reduce(buffer)
-        status = buffer[payload:]
+        status, signals = buffer[payload : payload + world.size], buffer[payload + world.size :]
+        self.stop_agreed = int(signals.max())
         if status.any():
             first = int(np.flatnonzero(status)[0])
             if failure is not None:
