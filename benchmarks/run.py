@@ -23,6 +23,7 @@ from benchmarks import (
     fig4_time_to_solution,
     fig5_minibatch,
     fig6_memory,
+    fig9_distributed,
 )
 from benchmarks.timing import Result, machine
 
@@ -33,6 +34,7 @@ FIGURES = [
     fig4_time_to_solution,
     fig5_minibatch,
     fig6_memory,
+    fig9_distributed,
 ]
 
 DEFAULT_OUT = os.path.join("benchmarks", "results", "latest.json")

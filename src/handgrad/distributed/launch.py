@@ -18,7 +18,7 @@ from handgrad.errors import UserError
 def reducer_for(deterministic: bool) -> Reducer | None:
     """A reducer under torchrun (any world size) or with --deterministic; else None,
     and the trainer runs as it always has."""
-    if from_environment() is None and not deterministic:
+    if current().size == 1 and from_environment() is None and not deterministic:
         return None
     return Reducer(current(), deterministic)
 

@@ -86,13 +86,15 @@ def start(world: World | None = None, init_method: str = "env://", timeout: floa
     no group: it has no one to wait for.
     """
     global _current
+    import torch.distributed as dist
+
+    if world is None and dist.is_available() and dist.is_initialized():
+        return _adopt()  # Ray Train's TorchTrainer made the group before calling us
     world = world or from_environment()
     if world is None:
         return _current
     set_thread_share(world.local_size)
     if world.size > 1:
-        import torch.distributed as dist
-
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(world.local_rank)
@@ -108,6 +110,19 @@ def start(world: World | None = None, init_method: str = "env://", timeout: floa
         world = World(world.rank, world.size, world.local_rank, world.local_size, backend)
     _current = world
     return world
+
+
+def _adopt() -> World:
+    """The world of a process group someone else started (and will destroy)."""
+    global _current
+    import torch.distributed as dist
+
+    size = dist.get_world_size()
+    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", size))
+    set_thread_share(local_size)
+    rank, local_rank = dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0))
+    _current = World(rank, size, local_rank, local_size, dist.get_backend())
+    return _current
 
 
 def stop() -> None:
