@@ -86,6 +86,20 @@ def test_deterministic_is_bit_identical_for_any_world_size(worlds, run, size):
             assert np.array_equal(seen[key], one[key]), (key, size, rank)
 
 
+def test_plain_sums_are_not_bit_identical(worlds):
+    """Without ``deterministic`` the ranks' totals are added in another order than one
+    process adds the chunks: somewhere the last bits differ. So the bit-identity above
+    is the deterministic mode's doing, not luck."""
+    one = worlds[1][0]
+    differ = [
+        not np.array_equal(worlds[size][0][key], one[key])
+        for size in (2, 3)
+        for key in one
+        if "-sum-" in key and key[-2:] in ("-W", "-S")
+    ]
+    assert any(differ)
+
+
 @pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("size", (1, 2, 3))
 def test_all_reduce_equals_the_plain_trainer_to_1e12(worlds, run, size):

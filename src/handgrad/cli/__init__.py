@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         where = f": {error.filename}" if error.filename else ""
-        print(f"handgrad {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        message = f"handgrad {args.command}: error: {error.strerror or error}{where}"
+        if reports(error):
+            print(message, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"handgrad {args.command}: interrupted.", file=sys.stderr)

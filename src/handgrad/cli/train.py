@@ -15,7 +15,7 @@ from handgrad.data.dataset import Dataset
 from handgrad.data.datasets import DATASETS, load_dataset
 from handgrad.data.files import DataWarning
 from handgrad.distributed import world
-from handgrad.distributed.launch import from_writer, reducer_for
+from handgrad.distributed.launch import from_writer, reducer_for, together
 from handgrad.errors import UserError
 from handgrad.runs.checkpoint import load_checkpoint
 from handgrad.runs.outputs import save_progress, summary, write_results
@@ -243,10 +243,14 @@ def run(args) -> int:
         args.quiet = True
     if args.resume:
         return resume(args)
-    config = config_from_args(args)
-    source = source_from_args(args)
-    dataset = load_source(source, config.dtype)
-    data = prepare(dataset, config)
+
+    def load():  # a bad file on one rank stops every rank, with one message
+        config = config_from_args(args)
+        source = source_from_args(args)
+        dataset = load_source(source, config.dtype)
+        return config, source, dataset, prepare(dataset, config)
+
+    config, source, dataset, data = together(load)
     trainer = Trainer(data, config, reducer_for(config.deterministic))
 
     def create() -> RunDirectory:
@@ -283,13 +287,18 @@ def resume(args) -> int:
     config = cfg.check(cfg.TrainConfig(**recorded["config"]))
     if args.epochs:
         config = cfg.check(config.replace(max_epochs=args.epochs))
-    dataset = load_source(recorded["source"], config.dtype)
-    if fingerprint(dataset) != recorded["fingerprint"]:
-        raise UserError(
-            f"the data of {args.resume} changed since the run started; resuming would not "
-            "continue the same descent. Start a new run."
-        )
-    trainer = Trainer(prepare(dataset, config), config, reducer_for(config.deterministic))
+
+    def load():
+        dataset = load_source(recorded["source"], config.dtype)
+        if fingerprint(dataset) != recorded["fingerprint"]:
+            raise UserError(
+                f"the data of {args.resume} changed since the run started; resuming would "
+                "not continue the same descent. Start a new run."
+            )
+        return dataset, prepare(dataset, config)
+
+    dataset, data = together(load)
+    trainer = Trainer(data, config, reducer_for(config.deterministic))
     trainer.load_state(state)
     trainer.train_seconds = seconds
     if not args.quiet:

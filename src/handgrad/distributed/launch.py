@@ -1,4 +1,5 @@
-"""What ``handgrad train`` needs under torchrun: a reducer, and the writer's state shared.
+"""What ``handgrad train`` needs under torchrun: a reducer, failures made common, and the
+writer's state shared.
 
 Rank 0 alone writes (the run directory, TensorBoard, the figures, the model). What it
 reads or creates before training, a new run directory or the checkpoint of a run to
@@ -21,6 +22,19 @@ def reducer_for(deterministic: bool) -> Reducer | None:
     if current().size == 1 and from_environment() is None and not deterministic:
         return None
     return Reducer(current(), deterministic)
+
+
+def together(compute: Callable[[], object]):
+    """``compute()`` on every rank (loading and preparing the data); a failure on any
+    rank stops them all, and the lowest failing rank alone prints its message."""
+    box = {}
+
+    def run() -> dict:
+        box["value"] = compute()
+        return {}
+
+    Reducer(current()).sum({}, [], run)  # nothing to add up: only the failures travel
+    return box["value"]
 
 
 def from_writer(compute: Callable[[], object], share: bool = True):
