@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import math
 import os
 from dataclasses import dataclass
 
 import torch
+
+from handgrad.errors import UserError
 
 # Seconds a rank waits for the others (at the rendezvous, in a collective) before it
 # gives up: a peer that died or hangs stops the job within this bound instead of never.
@@ -75,15 +78,22 @@ def from_environment(env=None) -> World | None:
 
 def timeout_seconds(env=None) -> float:
     env = os.environ if env is None else env
-    return float(env.get(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S))
+    value = env.get(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise UserError(f"{TIMEOUT_VARIABLE} must be a number of seconds above 0; got {value!r}.")
+    return seconds
 
 
 def start(world: World | None = None, init_method: str = "env://", timeout: float | None = None):
     """Join the process group of ``world`` (default: torchrun's) and take this rank's
     share of the cores. Returns the world; one rank of one when there is nothing to join.
 
-    The backend is NCCL when CUDA is present, gloo otherwise. A world of one rank joins
-    no group: it has no one to wait for.
+    The backend is NCCL when each local rank has a GPU, gloo otherwise. A world of one
+    rank joins no group: it has no one to wait for.
     """
     global _current
     import torch.distributed as dist
@@ -95,7 +105,9 @@ def start(world: World | None = None, init_method: str = "env://", timeout: floa
         return _current
     set_thread_share(world.local_size)
     if world.size > 1:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        # NCCL wants a GPU of its own per rank; with fewer GPUs than local ranks, gloo.
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        backend = "nccl" if gpus >= world.local_size else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(world.local_rank)
         seconds = timeout_seconds() if timeout is None else timeout

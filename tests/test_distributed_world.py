@@ -1,0 +1,56 @@
+"""The pieces of ``handgrad.distributed`` that need no second process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handgrad.distributed import world
+from handgrad.distributed.reduce import PeerFailedError, Reducer, reports
+from handgrad.errors import UserError
+
+TORCHRUN = {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}
+
+
+def test_the_world_comes_from_torchruns_variables():
+    assert world.from_environment({}) is None  # not under torchrun: nothing changes
+    found = world.from_environment(TORCHRUN)
+    assert (found.rank, found.size, found.local_rank, found.local_size) == (3, 4, 1, 2)
+    assert not found.is_writer
+    assert [c for c in range(10) if found.owns(c)] == [3, 7]  # chunk c to rank c mod 4
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5"])
+def test_a_bad_timeout_is_a_user_error(value):
+    with pytest.raises(UserError, match="HANDGRAD_DIST_TIMEOUT must be a number"):
+        world.timeout_seconds({world.TIMEOUT_VARIABLE: value})
+    assert world.timeout_seconds({world.TIMEOUT_VARIABLE: "12.5"}) == 12.5
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_one_rank_sums_every_chunk_into_its_own_total(deterministic):
+    rng = np.random.default_rng(0)
+    parts = {c: rng.standard_normal((3, 2)) for c in range(5)}
+    owners = ["a", "b", "a", "a", "b"]
+    reducer = Reducer(world.World(), deterministic)
+    totals = reducer.sum({"a": (3, 2), "b": (3, 2)}, owners, lambda: parts)
+    np.testing.assert_array_equal(totals["a"], (0.0 + parts[0]) + parts[2] + parts[3])
+    np.testing.assert_array_equal(totals["b"], (0.0 + parts[1]) + parts[4])
+    assert reducer.calls == 1
+
+
+def test_one_rank_raises_its_own_error_unchanged():
+    def fail():
+        raise UserError("data.csv, row 7: 'abc' is not a number.")
+
+    with pytest.raises(UserError, match="row 7"):
+        Reducer(world.World()).sum({"a": (1,)}, ["a"], fail)
+
+
+def test_one_rank_speaks_for_all():
+    zero, one = world.World(0, 2), world.World(1, 2)
+    error = UserError("a bad flag")
+    assert reports(error, zero) and not reports(error, one)
+    assert not reports(PeerFailedError(1, 2), zero)
+    error.report = True  # the lowest failing rank, as Reducer.sum marks it
+    assert reports(error, one)
