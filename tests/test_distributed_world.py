@@ -54,3 +54,9 @@ def test_one_rank_speaks_for_all():
     assert not reports(PeerFailedError(1, 2), zero)
     error.report = True  # the lowest failing rank, as Reducer.sum marks it
     assert reports(error, one)
+
+
+def test_nothing_to_sum_still_runs_the_work():
+    seen = []
+    assert Reducer(world.World()).sum({}, [], lambda: seen.append(1) or {}) == {}
+    assert seen == [1]

@@ -110,7 +110,7 @@ class Reducer:
         """
         names = list(shapes)
         sizes = {name: math.prod(shapes[name]) for name in names}
-        offsets = dict(zip(names, np.cumsum([0] + [sizes[k] for k in names[:-1]]), strict=True))
+        offsets = {name: sum(sizes[k] for k in names[:i]) for i, name in enumerate(names)}
         world = self.world
         if self.deterministic:
             starts = np.cumsum([0] + [sizes[name] for name in owners])
