@@ -3,7 +3,8 @@
     python distributed_worker.py SCENARIO RANK SIZE STORE OUT
 
 joins a world of SIZE ranks through the file STORE (``file://``, no port), trains (OUT/
-RANK.npz) and, for SCENARIO "train-and-fail", sees rank 1 fail twice (OUT/*.json).
+RANK.npz) and, for SCENARIO "train-and-fail", sees rank 2 receive a signal and rank 1
+fail twice (OUT/*.json).
 """
 
 from __future__ import annotations
@@ -83,11 +84,20 @@ def fail(rank_world: world.World, out: Path, how: str) -> None:
     (out / f"{how}-{rank_world.rank}.json").write_text(json.dumps(seen))
 
 
+def signal(rank_world: world.World, out: Path) -> None:
+    """Rank 2 alone received SIGTERM (15): every rank learns it at the same sum."""
+    reducer = Reducer(rank_world)
+    reducer.stop_requested = 15 if rank_world.rank == 2 else 0
+    reducer.sum({"x": (1,)}, ["x"] * rank_world.size, lambda: {rank_world.rank: np.ones(1)})
+    (out / f"signal-{rank_world.rank}.json").write_text(json.dumps(reducer.stop_agreed))
+
+
 def main(scenario: str, rank: int, size: int, store: str, out: str) -> None:
     rank_world = world.World(rank=rank, size=size, local_rank=rank, local_size=size)
     rank_world = world.start(rank_world, init_method=f"file://{store}", timeout=TIMEOUT_S)
     train(rank_world, Path(out))
     if scenario == "train-and-fail":  # the world survives an error, not a death
+        signal(rank_world, Path(out))
         fail(rank_world, Path(out), "error")
         fail(rank_world, Path(out), "die")
 

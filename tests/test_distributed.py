@@ -134,6 +134,11 @@ def test_one_all_reduce_per_fit_or_per_step(worlds):
         assert seen[f"minibatch-{mode}-calls"] == 1 + epochs * steps
 
 
+def test_a_signal_on_one_rank_is_known_to_every_rank_at_the_same_step(worlds):
+    for rank in range(3):
+        assert json.loads((worlds["folder"] / f"signal-{rank}.json").read_text()) == 15
+
+
 @pytest.mark.parametrize("how", ("error", "die"))
 def test_a_failure_on_one_rank_stops_every_rank(worlds, how):
     """Rank 1 raises a UserError in its partial (exit code 2), then dies (exit code 3)."""

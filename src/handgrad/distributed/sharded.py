@@ -8,9 +8,10 @@ the splits, train first, so that small held-out splits do not all land on rank 0
 - ``split_statistics``: S, T and yᵀy of every split, from the Gram matrix of
   [X − x₀, 1, Y − y₀] (x₀, y₀ the split's first row, so a column far from zero keeps its
   precision), in one ``Reducer.sum``: one all-reduce per fit.
-- ``reduced_pass``: the loss and the gradients of one full-batch pass or one global
+- ``reduced_step``: the loss and the gradients of one full-batch pass or one global
   mini-batch, from each chunk's sum-form partial (Σ loss, Xᵀ R, Σ R, the row count): one
-  all-reduce per pass or per step.
+  all-reduce per pass or per step. ``row_pieces`` cuts tensors in memory into this
+  rank's chunks; a chunk source's groups serve the same way.
 
 With ``--deterministic`` each chunk's partial is computed on one thread: a BLAS call on
 two threads may add in another order than on one, and bit-identical results need the same
@@ -116,41 +117,25 @@ def split_statistics(splits: dict, reducer: Reducer, chunk_rows: int | None = No
     return {name: statistics_from_gram(grams[name], n, *firsts[name]) for name in names}
 
 
-def reduced_pass(reducer: Reducer, path, X, Y, W, b, rows=None, chunk_rows: int | None = None):
-    """(loss, grad_W, grad_b) of ``path`` over the rows ``rows`` of X, Y (all when None),
-    as one process would compute them, from each rank's chunks: one all-reduce.
+def reduced_step(reducer: Reducer, path, n_chunks: int, pieces, W, b):
+    """(loss, grad_W, grad_b) of ``path`` over every rank's pieces, as one process
+    computes them over all the rows: one all-reduce.
 
-    Each chunk's partial is in sum form, (rows · loss, rows · grad_W, rows · grad_b, rows)
-    in float64; the totals are divided by the total row count.
+    ``pieces()`` yields ``(c, X, Y)`` for this rank's chunks c < ``n_chunks``; several
+    pieces may share one c (a source's group of chunks). Each piece's partial is in sum
+    form, (rows · loss, rows · grad_W, rows · grad_b, rows) in float64, added up per
+    chunk in order; the totals are divided by the total row count.
     """
-    chunk_rows = chunk_rows or CHUNK_ROWS
-    q, n = X.shape
-    p = Y.shape[1]
-    n_chunks = -(-q // chunk_rows)
-    if rows is not None:
-        rows_np = rows.cpu().numpy()
-        chunk_of = rows_np // chunk_rows
-
-    def partial(Xc, Yc):
-        loss, grad_W, grad_b = path(Xc, Yc, W, b)
-        k = Xc.shape[0]
-        grads = [g.detach().cpu().double().numpy().ravel() for g in (grad_W, grad_b)]
-        return np.concatenate([[float(loss)], *grads, [1.0]]) * k
+    n, p = W.shape
 
     def compute():
         out = {}
         with _threads(reducer.deterministic):
-            for c in range(n_chunks):
-                if not reducer.world.owns(c):
-                    continue
-                if rows is None:
-                    piece = slice(c * chunk_rows, min((c + 1) * chunk_rows, q))
-                    out[c] = partial(X[piece], Y[piece])
-                    continue
-                mine = np.flatnonzero(chunk_of == c)
-                if mine.size:  # the batch's rows of chunk c, in the batch's order
-                    index = rows[torch.from_numpy(mine).to(rows.device)]
-                    out[c] = partial(X.index_select(0, index), Y.index_select(0, index))
+            for c, Xc, Yc in pieces():
+                loss, grad_W, grad_b = path(Xc, Yc, W, b)
+                grads = [g.detach().cpu().double().numpy().ravel() for g in (grad_W, grad_b)]
+                part = np.concatenate([[float(loss)], *grads, [1.0]]) * Xc.shape[0]
+                out[c] = out[c] + part if c in out else part
         return out
 
     size = 1 + n * p + p + 1
@@ -158,3 +143,28 @@ def reduced_pass(reducer: Reducer, path, X, Y, W, b, rows=None, chunk_rows: int 
     count = total[-1]
     grad = torch.from_numpy(total[1 : 1 + n * p + p] / count).to(W.dtype).to(W.device)
     return total[0] / count, grad[: n * p].reshape(n, p), grad[n * p :]
+
+
+def row_pieces(world, X, Y, rows=None, chunk_rows: int | None = None):
+    """``(n_chunks, pieces)`` for ``reduced_step`` over X, Y held in memory: chunk c is
+    rows c · chunk_rows onwards; with ``rows`` (one mini-batch's indices), the batch's
+    rows of each of this rank's chunks, in the batch's order."""
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    q = X.shape[0]
+    n_chunks = -(-q // chunk_rows)
+    mine = [c for c in range(n_chunks) if world.owns(c)]
+
+    def pieces():
+        if rows is None:
+            for c in mine:
+                piece = slice(c * chunk_rows, min((c + 1) * chunk_rows, q))
+                yield c, X[piece], Y[piece]
+            return
+        chunk_of = rows.cpu().numpy() // chunk_rows
+        for c in mine:
+            at = np.flatnonzero(chunk_of == c)
+            if at.size:
+                index = rows[torch.from_numpy(at).to(rows.device)]
+                yield c, X.index_select(0, index), Y.index_select(0, index)
+
+    return n_chunks, pieces

@@ -207,8 +207,9 @@ class Trainer:
         steps = [None] if self._full_batch else self._batch_rows(train)
         total = 0.0
         for rows in steps:
-            loss, grad_W, grad_b = sharded.reduced_pass(
-                self.reducer, self.path, train.X, train.Y, self.W, self.b, rows
+            pieces = sharded.row_pieces(self.reducer.world, train.X, train.Y, rows)
+            loss, grad_W, grad_b = sharded.reduced_step(
+                self.reducer, self.path, *pieces, self.W, self.b
             )
             self._step(grad_W, grad_b)
             total += loss * (train.n_samples if rows is None else len(rows))
