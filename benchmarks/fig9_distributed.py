@@ -55,7 +55,7 @@ def run(quick: bool) -> list[Result]:
     two, one = statistics.median(times[2]), statistics.median(times[1])
     return [
         Result(
-            figure="fig9 torchrun",
+            figure="9 torchrun",
             case=f"handgrad train, {samples:,} × 50, stats: 2 ranks vs 1",
             handgrad=two,
             peer=one,
