@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench gpu-check clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -30,6 +30,14 @@ test: lint
 BENCH_ARGS ?=
 bench: install
 	$(PYTHON) -m benchmarks.run $(BENCH_ARGS)
+
+# On a machine with a GPU: the whole suite with the device tests on CUDA, then the GPU
+# figures (benchmarks/gpu.py). Where there is no network, run it from the source tree
+# with the machine's own torch: make gpu-check GPU_PYTHON="env PYTHONPATH=src python3"
+GPU_PYTHON ?= $(PYTHON)
+gpu-check: $(if $(filter $(PYTHON),$(GPU_PYTHON)),install)
+	HANDGRAD_TEST_DEVICE=cuda $(GPU_PYTHON) -m pytest -q -p no:cacheprovider
+	$(GPU_PYTHON) -m benchmarks.gpu
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
