@@ -144,7 +144,9 @@ class LinearFloat32Bug(Linear):
     @staticmethod
     def backward(ctx, G):
         grad_X, grad_W, grad_b = Linear.backward(ctx, G)
-        return grad_X, grad_W * (1.01 if G.dtype == torch.float32 else 1.0), grad_b
+        if grad_W is not None and G.dtype == torch.float32:
+            grad_W = grad_W * 1.01
+        return grad_X, grad_W, grad_b
 
 
 # --- a non-tensor argument ---------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_context_defaults_and_bookkeeping():
     X, W, b, _ = make_problem(requires_grad=False)
     out, ctx = handgrad.forward(Linear, X, W, b)
     assert ctx.needs_input_grad == (True, True, True)
-    assert ctx.function is Linear and ctx.output is out
+    assert ctx._handgrad_function is Linear and ctx._handgrad_output is out
     saved_X, saved_W = ctx.saved_tensors
     assert saved_X is X and saved_W is W
     ctx.some_attribute = 3  # Functions may stash anything on ctx
