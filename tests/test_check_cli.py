@@ -115,7 +115,7 @@ def test_json_output(user_module, capsys):
         (["check", "{mod}:NOT_CALLABLE", "--input", "3"], "is a int, not a torch.autograd"),
         (["check", "{mod}:BadMSE", "--input", "3,x"], "--input '3,x' is not a shape"),
         (["check", "{mod}:BadMSE", "--input", "0,2"], "is not a shape"),
-        (["check", "{mod}:BadMSE"], "give the shape of each input"),
+        (["check", "{mod}:BadMSE"], "give each argument of"),
         (["check", "{mod}:BadMSE", "--input", "3,2"], "raised TypeError"),
         (["check", "--input", "3"], "--input needs a target"),
     ],

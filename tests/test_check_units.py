@@ -12,7 +12,7 @@ from handgrad.checking.factors import describe_factor
 from handgrad.checking.numeric import numeric_vjp
 from handgrad.checking.outputs import Outputs, random_grad_output
 from handgrad.checking.placement import to_float64
-from handgrad.cli.check import parse_shape
+from handgrad.checking.inputs import parse_shape
 from handgrad.errors import UserError
 
 
