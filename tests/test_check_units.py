@@ -9,10 +9,10 @@ import handgrad
 from gallery import ScaledLinear, tensors
 from handgrad.checking.diagnose import diagnose_shape, unsummed_axes
 from handgrad.checking.factors import describe_factor
+from handgrad.checking.inputs import parse_shape
 from handgrad.checking.numeric import numeric_vjp
 from handgrad.checking.outputs import Outputs, random_grad_output
 from handgrad.checking.placement import to_float64
-from handgrad.checking.inputs import parse_shape
 from handgrad.errors import UserError
 
 

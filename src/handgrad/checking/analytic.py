@@ -97,10 +97,15 @@ def autograd_vjp(
 
 
 def vjp(
-    target: Target, inputs: Sequence[Any], grad_outputs: Sequence[Any], indices: Sequence[int]
+    target: Target,
+    inputs: Sequence[Any],
+    grad_outputs: Sequence[Any],
+    indices: Sequence[int],
+    by_context: bool = True,
 ) -> Attempt:
-    """The route the checker judges by: directly for a Function, through autograd else."""
-    if target.is_function:
+    """The route the checker judges by: directly for a Function (unless ``by_context``
+    is False: handgrad's Context cannot run it), through autograd otherwise."""
+    if target.is_function and by_context:
         return direct_backward(target, inputs, grad_outputs, indices)
     return autograd_vjp(target, inputs, grad_outputs, indices)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from handgrad.checking.analytic import Attempt, autograd_vjp, direct_backward, gradient
+from handgrad.checking.analytic import Attempt, autograd_vjp, direct_backward, gradient, vjp
 from handgrad.checking.diagnose import UNDEFINED_MESSAGE
 from handgrad.checking.extras import (
     CHAINING,
@@ -101,9 +101,7 @@ def check(
     by_context = direct is not None and direct.ok
 
     def route(grad_outputs: tuple) -> Attempt:  # the route the gradients are judged by
-        if by_context:
-            return direct_backward(target, x64, grad_outputs, indices)
-        return autograd_vjp(target, x64, grad_outputs, indices)
+        return vjp(target, x64, grad_outputs, indices, by_context)
 
     analytic = direct if by_context else through_autograd
     judge = Judge(
@@ -126,7 +124,7 @@ def check(
 
     masks = {i: judge.undefined_mask(i, gradient(analytic, i)) for i in right}
     numeric_right = {i: (numeric[i].sum(0).masked_fill(masks[i], 0.0), masks[i]) for i in right}
-    needs, alone = check_needs_input_grad(target, x64, V, numeric_right, atol, rtol)
+    needs, alone = check_needs_input_grad(target, x64, V, numeric_right, atol, rtol, by_context)
     for i, diagnosis in alone.items():
         entry = right.pop(i)
         entry.diagnosis, entry.message = diagnosis.code, diagnosis.message
@@ -136,7 +134,7 @@ def check(
         for i in right
         if isinstance(gradient(analytic, i), torch.Tensor)
     }
-    native, differ = check_native_dtype(target, inputs, V, reference)
+    native, differ = check_native_dtype(target, inputs, V, reference, by_context)
     for i in differ:
         right[i].diagnosis = "mismatch"
         right[i].message = f"right in float64 but not in {inputs[i].dtype}: {native.detail}"

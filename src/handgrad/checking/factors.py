@@ -82,7 +82,10 @@ def scaled_message(
     ):
         return f"{head}; look for a sum or a mean over that axis, in forward or backward"
     if fraction is not None and fraction in (2, Fraction(1, 2)):
-        return f"{head}; a factor 2 often comes from a square, d(x²)/dx = 2x"
+        return (
+            f"{head}; a factor 2 often comes from a square or a square root "
+            "(d(x²)/dx = 2x, d√x/dx = 1/(2√x))"
+        )
     return f"{head}; look for a constant that forward and backward do not share"
 
 

@@ -90,6 +90,12 @@ class InputReport:
                 for index, a, n in self.worst
             )
             lines.append(f"    worst element{'s' * (len(self.worst) > 1)}: {shown}")
+        if self.undefined and self.diagnosis != "undefined":
+            total = math.prod(self.shape)
+            lines.append(
+                f"    the forward is undefined at {self.undefined} of {total} elements: "
+                "no diagnosis there"
+            )
         return "\n".join(lines)
 
 
@@ -183,16 +189,19 @@ class GradientReport:
 
     @property
     def verdict(self) -> str:
-        """``"WRONG"`` if a gradient or an extra check is shown wrong; else
-        ``"UNDEFINED"`` if the forward is undefined at every element of some input; else
-        ``"OK"``."""
-        if any(entry.wrong for entry in self.inputs) or not all(x.ok for x in self.extras):
+        """The verdict on the first derivatives, what backward returns: ``"WRONG"`` if a
+        gradient is shown wrong (also when its input alone requires grad, or in the
+        inputs' dtype); else ``"UNDEFINED"`` if the forward is undefined at every
+        element of some input; else ``"OK"``. The other extra checks (chaining, double
+        backward, forward mode) do not change it; they count in :attr:`ok`."""
+        if any(entry.wrong for entry in self.inputs):
             return "WRONG"
         return "OK" if self.gradients_ok else "UNDEFINED"
 
     @property
     def ok(self) -> bool:
-        return self.verdict == "OK"
+        """Whether the verdict is OK and no extra check failed."""
+        return self.verdict == "OK" and all(extra.ok for extra in self.extras)
 
     def __str__(self) -> str:
         checked = [entry for entry in self.inputs if entry.checked]
@@ -211,7 +220,8 @@ class GradientReport:
                 summary += " where the forward is defined"
         failed = [extra.name for extra in self.extras if not extra.ok]
         if failed:
-            summary += f"; failed: {', '.join(failed)}"
+            beyond = "" if wrong else " beyond the first derivatives"
+            summary += f"; failed{beyond}: {', '.join(failed)}"
         outputs = f", {self.n_outputs} outputs" if self.n_outputs > 1 else ""
         lines = [f"{self.function} ({self.kind}{outputs}): {self.verdict} — {summary}"]
         lines += [f"  {line}" for entry in self.inputs for line in str(entry).splitlines()]

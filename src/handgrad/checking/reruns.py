@@ -34,11 +34,13 @@ def check_needs_input_grad(
     right: dict[int, tuple[torch.Tensor, torch.Tensor]],
     atol: float,
     rtol: float,
+    by_context: bool = True,
 ) -> tuple[ExtraCheck, dict[int, Diagnosis]]:
     """Rerun the backward with only input i requiring grad, for each i in ``right``.
 
     ``right`` maps each input found right with every input requiring grad to (its
-    numeric gradient, the mask of its undefined elements). Returns the check and a
+    numeric gradient, the mask of its undefined elements). ``by_context`` says which
+    route the gradients were judged by (see :func:`vjp`). Returns the check and a
     diagnosis for each input whose gradient then goes wrong.
     """
     if len(right) < 2:
@@ -48,7 +50,7 @@ def check_needs_input_grad(
     for i, (numeric, undefined) in right.items():
         label = target.input_label(i)
         alone = f"right when every input requires grad, but with only {label} requiring grad"
-        attempt = vjp(target, inputs, grad_outputs, [i])
+        attempt = vjp(target, inputs, grad_outputs, [i], by_context)
         if not attempt.ok:
             found[i] = Diagnosis("mismatch", f"{alone}, backward raised {attempt.error}")
             continue
@@ -78,6 +80,7 @@ def check_native_dtype(
     inputs: Sequence[Any],
     grad_outputs: Sequence[Any],
     reference: dict[int, torch.Tensor],
+    by_context: bool = True,
 ) -> tuple[ExtraCheck, list[int]]:
     """Rerun backward in the inputs' own dtype and device; compare with ``reference``.
 
@@ -101,7 +104,7 @@ def check_native_dtype(
         V.to(value.device, value.dtype) if isinstance(value, torch.Tensor) else V
         for value, V in zip(values, grad_outputs, strict=True)
     ]
-    attempt = vjp(target, copies, v, indices)
+    attempt = vjp(target, copies, v, indices, by_context)
     names = "/".join(sorted(str(d).removeprefix("torch.") for d in dtypes))
     if not attempt.ok:
         return ExtraCheck(NATIVE, "failed", f"in {names}, backward raised {attempt.error}"), indices

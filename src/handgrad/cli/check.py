@@ -7,8 +7,9 @@
   ``dir/file.py:Attr``), on random inputs drawn from the ``--input`` specs (see
   ``handgrad.checking.inputs``); prints the report.
 
-Exit codes: 0 when every check is ok, 1 when a gradient is wrong, 2 for a usage error,
-3 when the forward is undefined at the drawn inputs (choose their domain).
+Exit codes: 0 when every check is ok, 1 when a gradient (or another check) is wrong,
+2 for a usage error, 3 when the forward is undefined at the drawn inputs (choose
+their domain).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report)
         print(f"  inputs drawn (seed {args.seed}): " + "; ".join(drawn))
-    return EXIT_CODES[report.verdict]
+    return EXIT_CODES[report.verdict] if report.ok or report.verdict != "OK" else 1
 
 
 def _device(name: str) -> torch.device:
