@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import handgrad
-from gallery import WORLD, MatmulSavedVariables, MulNeeds, World
+from gallery_world import WORLD, MatmulSavedVariables, MulNeeds, World
 
 RIGHT = [w for w in WORLD if w.verdict == "OK"]
 
@@ -100,3 +100,14 @@ def test_undefined_inputs_count_and_json():
     assert report.double_backward.status == "skipped"
     data = report.to_dict()
     assert data["verdict"] == "OK" and data["inputs"][0]["undefined"] == entry.undefined
+
+
+def test_a_pole_or_a_kink_within_the_step_is_not_called_wrong():
+    from gallery_world import Log, LogSignFlipped
+
+    x = torch.tensor([[2e-6, 0.5, 1.5], [1e-5, 3.0, 0.2]], dtype=torch.float64)
+    report = handgrad.check(Log, x)  # numeric ≈ 549306 at 2e-6, where 1/x = 500000
+    assert report.verdict == "OK" and report.inputs[0].undefined == 2, str(report)
+    assert handgrad.check(LogSignFlipped, x).inputs[0].diagnosis == "sign-flipped"
+    kink = handgrad.check(torch.abs, torch.tensor([3e-7, 1.0, -2.0], dtype=torch.float64))
+    assert kink.verdict == "OK" and kink.inputs[0].undefined == 1

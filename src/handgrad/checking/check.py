@@ -31,7 +31,7 @@ from handgrad.checking.extras import (
     check_forward_mode,
 )
 from handgrad.checking.judge import GRAD_OUTPUT_SCALE, Evidence, Judge
-from handgrad.checking.numeric import numeric_vjp
+from handgrad.checking.numeric import mark_unstable, numeric_vjp
 from handgrad.checking.outputs import inspect_outputs, random_grad_outputs
 from handgrad.checking.placement import Placement, placement_for, to_float64
 from handgrad.checking.report import ExtraCheck, GradientReport, InputReport
@@ -104,6 +104,8 @@ def check(
         return vjp(target, x64, grad_outputs, indices, by_context)
 
     analytic = direct if by_context else through_autograd
+    suspects = _disagreeing(analytic, numeric, atol, rtol)
+    mark_unstable(target.call, x64, V, outputs, numeric, suspects, eps, atol, rtol)
     judge = Judge(
         Evidence(
             target=target,
@@ -172,6 +174,18 @@ def assert_gradients(function: Any, *inputs: Any, **options: Any) -> GradientRep
     if not report.ok:
         raise AssertionError(f"gradient check failed:\n{report}")
     return report
+
+
+def _disagreeing(analytic: Attempt, numeric: dict, atol: float, rtol: float) -> dict:
+    """Per input, the elements where a well-shaped analytic gradient disagrees."""
+    suspects = {}
+    for i, table in numeric.items():
+        g = gradient(analytic, i) if analytic.ok else None
+        expected = table.sum(0)
+        if isinstance(g, torch.Tensor) and g.shape == expected.shape:
+            g = g.detach().to("cpu", torch.float64)
+            suspects[i] = ~torch.isclose(g, expected, rtol=rtol, atol=atol) & expected.isfinite()
+    return suspects
 
 
 def _scaled(grad_outputs: tuple, scale: float) -> tuple:

@@ -14,7 +14,8 @@ The codes, in the order they are tried (the first that explains the evidence win
 - ``mismatch``: none of the above.
 
 Not a diagnosis of the backward: ``undefined``, for an input at which the forward or
-every numeric gradient is NaN or inf (the inputs are outside the forward's domain).
+every numeric gradient is NaN or inf (the inputs are outside the forward's domain), or
+changes with the finite-difference step (a pole or a kink).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ CODES = (
 )
 UNDEFINED_MESSAGE = (
     "the forward is undefined at these inputs (NaN or inf in the forward or the numeric "
-    "gradient): no diagnosis of the backward here; check it on inputs in the forward's "
-    "domain (e.g. positive ones for log or sqrt)"
+    "gradient, or a numeric gradient that changes with the step: a pole or a kink): no "
+    "diagnosis of the backward here; check it on inputs in the forward's domain (e.g. "
+    "positive ones for log or sqrt)"
 )
 
 
