@@ -636,7 +636,7 @@ WORLD = (
         "WRONG",
         ("scaled",),
         {0: 1 / 3},
-        says=("1/3 (with 3 = input 1 (k))", "leave out the factor input 1 (k)"),
+        says=("1/3 (with 3 = input 1 (k))", "leave out input 1 (k) as a factor"),
     ),
     World("power off by one", PowerOffByOne, ("4,3:positive", "int:3"), "WRONG", ("mismatch",)),
     World("softmax diagonal", SoftmaxDiagonalOnly, ("4,3", "int:1"), "WRONG", ("mismatch",)),

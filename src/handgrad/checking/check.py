@@ -122,24 +122,7 @@ def check(
         )
     )
     entries = [judge(i) for i, x in enumerate(inputs) if isinstance(x, torch.Tensor)]
-    right = {e.index: e for e in entries if e.checked and e.ok}
-
-    masks = {i: judge.undefined_mask(i, gradient(analytic, i)) for i in right}
-    numeric_right = {i: (numeric[i].sum(0).masked_fill(masks[i], 0.0), masks[i]) for i in right}
-    needs, alone = check_needs_input_grad(target, x64, V, numeric_right, atol, rtol, by_context)
-    for i, diagnosis in alone.items():
-        entry = right.pop(i)
-        entry.diagnosis, entry.message = diagnosis.code, diagnosis.message
-
-    reference = {
-        i: gradient(analytic, i).detach().to("cpu", torch.float64)
-        for i in right
-        if isinstance(gradient(analytic, i), torch.Tensor)
-    }
-    native, differ = check_native_dtype(target, inputs, V, reference, by_context)
-    for i in differ:
-        right[i].diagnosis = "mismatch"
-        right[i].message = f"right in float64 but not in {inputs[i].dtype}: {native.detail}"
+    needs, native = _rerun(judge, entries, x64, V, by_context)
 
     undefined = outputs.partly_undefined or any(e.undefined for e in entries)
     skip = "the forward is undefined at some of these inputs" if undefined else None
@@ -174,6 +157,31 @@ def assert_gradients(function: Any, *inputs: Any, **options: Any) -> GradientRep
     if not report.ok:
         raise AssertionError(f"gradient check failed:\n{report}")
     return report
+
+
+def _rerun(judge: Judge, entries: list, x64: list, V: tuple, by_context: bool) -> tuple:
+    """Rerun the backward for the inputs found right: with each input alone requiring
+    grad, then in the inputs' own dtype. An input wrong there gets that diagnosis."""
+    e = judge.e
+    right = {entry.index: entry for entry in entries if entry.checked and entry.ok}
+    numeric = {}
+    for i in right:
+        mask = judge.undefined_mask(i, gradient(e.analytic, i))
+        numeric[i] = (e.numeric[i].sum(0).masked_fill(mask, 0.0), mask)
+    needs, alone = check_needs_input_grad(e.target, x64, V, numeric, e.atol, e.rtol, by_context)
+    for i, diagnosis in alone.items():
+        entry = right.pop(i)
+        entry.diagnosis, entry.message = diagnosis.code, diagnosis.message
+    reference = {
+        i: gradient(e.analytic, i).detach().to("cpu", torch.float64)
+        for i in right
+        if isinstance(gradient(e.analytic, i), torch.Tensor)
+    }
+    native, differ = check_native_dtype(e.target, e.inputs, V, reference, by_context)
+    for i in differ:
+        right[i].diagnosis = "mismatch"
+        right[i].message = f"right in float64 but not in {e.inputs[i].dtype}: {native.detail}"
+    return needs, native
 
 
 def _disagreeing(analytic: Attempt, numeric: dict, atol: float, rtol: float) -> dict:

@@ -15,7 +15,7 @@ Scalars = Sequence[tuple[float, str]]  # (value, "input 1 (k)")
 Sizes = Sequence[tuple[int, str]]  # (size, "the size of axis 0 of input 0 (X)")
 
 _MSE_HINT = (
-    "forward and backward must use the same constants (2 from the square, 1/q or "
+    "forward and backward use the same constants (2 from the square, 1/q or "
     "1/(q·p) from the mean)"
 )
 
@@ -73,8 +73,8 @@ def scaled_message(
     if match is not None:
         how, _, label = match
         if how == "inverse":
-            return f"{head}; backward seems to leave out the factor {label}"
-        return f"{head}; backward seems to apply {label} once too often"
+            return f"{head}; backward seems to leave out {label} as a factor"
+        return f"{head}; backward seems to multiply by {label} once too often"
     if is_mse:
         return f"{head}, or make {_MSE_HINT}"
     if fraction is not None and any(
