@@ -48,7 +48,7 @@ def test_context_defaults_and_bookkeeping():
     assert ctx.some_attribute == 3
 
 
-def test_old_style_function_runs_through_forward():
+def test_forward_ctx_style_function_runs_through_forward():
     class Square(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x):

@@ -40,15 +40,18 @@ class Context:
         of them, once ``forward`` knows how many inputs there are.
     """
 
+    # Defaults as class attributes, so that a Context costs little to make: the manual
+    # chain makes one per Function per step. The methods below set them per instance.
+    materialize_grads: bool = True
+    dirty_tensors: tuple = ()
+    non_differentiable: tuple = ()
+    to_save: tuple = ()
+    saved_for_forward: tuple = ()
+    _handgrad_function: type | None = None
+    _handgrad_output: Any = None
+
     def __init__(self, needs_input_grad: Sequence[bool] | None = None) -> None:
         self.needs_input_grad = None if needs_input_grad is None else tuple(needs_input_grad)
-        self.materialize_grads = True
-        self.dirty_tensors: tuple = ()
-        self.non_differentiable: tuple = ()
-        self.to_save: tuple = ()
-        self.saved_for_forward: tuple = ()
-        self._handgrad_function: type | None = None
-        self._handgrad_output: Any = None
 
     # --- the parts of autograd's ctx that Functions call ---------------------------
     def save_for_backward(self, *tensors: torch.Tensor | None) -> None:
@@ -94,14 +97,25 @@ class Context:
                 "this Context has no Function yet; fill it with "
                 "handgrad.forward(Function, *inputs) before calling backward."
             )
-        outputs = output if isinstance(output, tuple) else (output,)
         if not grad_outputs:
-            if len(outputs) != 1 or not isinstance(output, torch.Tensor) or output.ndim != 0:
+            if not isinstance(output, torch.Tensor) or output.ndim != 0:
                 raise ValueError(
                     "backward() needs a grad_output for a non-scalar output; "
                     "pass a tensor shaped like each of the forward's outputs."
                 )
             grad_outputs = (torch.ones_like(output),)
+        filled = grad_outputs
+        single = len(grad_outputs) == 1 and grad_outputs[0] is not None
+        if isinstance(output, tuple) or self.non_differentiable or not single:
+            filled = self._fill(output, grad_outputs)  # off the one-output hot path
+        with torch.no_grad():
+            grads = function.backward(self, *filled)
+        return grads if isinstance(grads, tuple) else (grads,)
+
+    def _fill(self, output: Any, grad_outputs: tuple) -> list:
+        """The grad_outputs as autograd passes them: zeros for outputs marked
+        non-differentiable, and for None unless materializing is switched off."""
+        outputs = output if isinstance(output, tuple) else (output,)
         if len(grad_outputs) != len(outputs):
             raise ValueError(
                 f"backward() got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; "
@@ -110,15 +124,12 @@ class Context:
         frozen = {id(t) for t in self.non_differentiable}
         filled = []
         for out, grad in zip(outputs, grad_outputs, strict=True):
-            frozen_out = id(out) in frozen
             if isinstance(out, torch.Tensor) and (
-                frozen_out or grad is None and self.materialize_grads
+                id(out) in frozen or grad is None and self.materialize_grads
             ):
                 grad = torch.zeros_like(out)
             filled.append(grad)
-        with torch.no_grad():
-            grads = function.backward(self, *filled)
-        return grads if isinstance(grads, tuple) else (grads,)
+        return filled
 
 
 def is_setup_context_style(function: type) -> bool:

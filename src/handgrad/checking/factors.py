@@ -15,8 +15,7 @@ Scalars = Sequence[tuple[float, str]]  # (value, "input 1 (k)")
 Sizes = Sequence[tuple[int, str]]  # (size, "the size of axis 0 of input 0 (X)")
 
 _MSE_HINT = (
-    "forward and backward use the same constants (2 from the square, 1/q or "
-    "1/(q·p) from the mean)"
+    "forward and backward use the same constants (2 from the square, 1/q or 1/(q·p) from the mean)"
 )
 
 
