@@ -222,7 +222,9 @@ CASES = (
     Case("mse q·p vs q", MSEMeanForward, ERR, ("scaled", "scaled"), {0: 3.0, 1: 3.0}),
     Case("mse ignores g", MSEIgnoresG, ERR, ("ignores-grad-output",) * 2),
     Case("mse zeros for Y", MSEZerosForY, ERR, ("ok", "missing")),
-    Case("forward(ctx, …) style mse", CtxStyleMSEMissingTwo, ERR, ("scaled",) * 2, {0: 0.5, 1: 0.5}),
+    Case(
+        "forward(ctx, …) style mse", CtxStyleMSEMissingTwo, ERR, ("scaled",) * 2, {0: 0.5, 1: 0.5}
+    ),
     Case(
         "unsummed bias",
         _linear_backward(LinearUnsummedBias),
