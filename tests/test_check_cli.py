@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
 
 from handgrad.checking import builtin
 from handgrad.cli import main
@@ -271,3 +272,16 @@ def test_bad_input_syntax_is_one_line_and_exit_2(world_dir, capsys, argv, messag
 def test_bad_targets_name_the_path(world_dir, capsys, target, message):
     assert main(["check", target, "--input", "3"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_a_usage_error(world_dir, capsys):
+    assert main(["check", "chk/funcs.py:Log", "--input", "3", "--device", "cuda"]) == 2
+    assert "no CUDA device is available here" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_device_cuda_checks_on_cuda(world_dir, capsys):  # pragma: no cover
+    argv = ["check", "chk/funcs.py:Log", "--input", "3:positive", "--device", "cuda", "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["device"].startswith("cuda")

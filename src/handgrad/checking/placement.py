@@ -45,11 +45,6 @@ class Placement:
     given: tuple[str, ...]
     reason: str
 
-    @property
-    def on_copies_elsewhere(self) -> bool:
-        """Whether the inputs were moved to another device for the check."""
-        return any(torch.device(name) != self.device for name in self.given)
-
     def describe(self) -> str:
         where = "CPU copies" if self.device.type == "cpu" else f"copies on {self.device}"
         return f"{where} of the inputs ({self.reason})"
