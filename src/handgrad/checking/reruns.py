@@ -22,7 +22,7 @@ from handgrad.checking.diagnose import Diagnosis
 from handgrad.checking.report import ExtraCheck
 from handgrad.checking.target import Target
 
-NEEDS = "each gradient with its input alone requiring grad (ctx.needs_input_grad)"
+NEEDS = "each gradient with only its own argument requiring grad (ctx.needs_input_grad)"
 NATIVE = "backward in the inputs' dtype vs float64"
 CPU64 = {"device": "cpu", "dtype": torch.float64}
 
