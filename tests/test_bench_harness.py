@@ -30,6 +30,7 @@ def test_quick_run_writes_well_formed_json(tmp_path):
         "4 time to solution",
         "5 mini-batch",
         "6 memory",
+        "8 start-up",
     }
     for r in payload["results"]:
         assert {"case", "handgrad", "peer", "ratio", "goal", "met", "unit", "notes"} <= r.keys()

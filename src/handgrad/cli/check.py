@@ -17,11 +17,6 @@ import os
 import sys
 from typing import Any
 
-import torch
-
-from handgrad.checking import check
-from handgrad.checking.analytic import describe_error
-from handgrad.checking.builtin import check_builtin, format_table
 from handgrad.errors import UserError
 
 MAX_ELEMENTS = 20_000  # finite differences cost two forward calls per input element
@@ -52,13 +47,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="the shape of one tensor input, e.g. 10,5 (or () for a 0-dim tensor); "
         "give one --input per argument, in order",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random inputs (default: 0)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
     return parser  # the wiring in cli/__init__.py may add shared options to it
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: `handgrad --help` builds this parser and must not wait for torch.
+    import torch
+
+    from handgrad.checking import check
+    from handgrad.checking.analytic import describe_error
+    from handgrad.checking.builtin import check_builtin, format_table
+
     if args.target is None:
         if args.shapes:
             raise UserError("--input needs a target: handgrad check module:Attr --input 10,5 ...")
@@ -117,6 +121,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 def load_target(text: str) -> Any:
     """Import ``module:Attr`` (Attr may be dotted) from the current directory."""
+    from handgrad.checking.analytic import describe_error
+
     module_name, colon, attribute = text.partition(":")
     if not colon or not module_name or not attribute:
         raise UserError(
