@@ -78,8 +78,9 @@ def run(quick: bool) -> list[Result]:
             ),
         }
         commands = {PEER_NAME: lambda: PEER} | {name: make for name, (make, _) in cases.items()}
-        for make in commands.values():  # warm-up: the page cache, .pyc files
-            _seconds(make(), folder)
+        if not quick:  # warm-up: the page cache, .pyc files (the model's run did most)
+            for make in commands.values():
+                _seconds(make(), folder)
         samples: dict[str, list[float]] = {name: [] for name in commands}
         names = list(commands)
         for round_ in range(rounds):

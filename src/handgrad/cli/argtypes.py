@@ -80,7 +80,7 @@ def columns(text: str) -> list[str]:
 
 def _guess(word: str, choices) -> str:
     """ "; did you mean X?" for the choice closest to ``word``, or "" if none is close."""
-    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
     return f"; did you mean {near[0]}?" if near else ""
 
 
