@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import sys
 import time
@@ -15,6 +14,7 @@ from handgrad import config as cfg
 from handgrad.cli import argtypes as types
 from handgrad.data.datasets import DATASETS
 from handgrad.errors import DataWarning, UserError
+from handgrad.runs.painter import Painter
 
 # Only what building the parser needs is imported above: `handgrad train --help` must not
 # wait seconds for torch. The run imports the rest when it starts.
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 # Checkpoint at least this often (seconds of training) when --checkpoint-every is unset.
 CHECKPOINT_SECONDS = 10.0
-# Flags that --resume takes; all others come from the run's config.json.
-RESUME_FLAGS = ("epochs", "quiet", "checkpoint_every")
 
 
 def add_parser(subparsers):
@@ -307,15 +305,6 @@ def load_source(source: dict, dtype: str) -> Dataset:
     return dataset
 
 
-def shown(path: str | None) -> str | None:
-    """A recorded absolute path as a message should show it: relative below the current
-    folder (as the user most likely typed it), absolute elsewhere."""
-    if path is None:
-        return None
-    relative = os.path.relpath(path)
-    return path if relative.startswith(os.pardir) else relative
-
-
 def fingerprint(dataset: Dataset) -> str:
     digest = hashlib.sha256(dataset.X.tobytes())
     digest.update(dataset.Y.tobytes())
@@ -323,9 +312,9 @@ def fingerprint(dataset: Dataset) -> str:
 
 
 def run(args) -> int:
-    from handgrad.runs.painter import Painter
-
     if args.resume:
+        from handgrad.cli.resume import resume
+
         return resume(args)
     config = config_from_args(args)
     source = source_from_args(args)
@@ -349,85 +338,6 @@ def start(args, config: cfg.TrainConfig, source: dict, painter) -> int:
         {"config": config.to_dict(), "source": source, "fingerprint": fingerprint(dataset)}
     )
     return execute(run_dir, trainer, dataset, args, painter)
-
-
-def resume(args) -> int:
-    from handgrad.cli import build_parser
-    from handgrad.runs.rundir import RunDirectory
-
-    defaults = vars(build_parser().parse_args(["train"]))
-    given = [
-        f"--{key.replace('_', '-')}"
-        for key, value in vars(args).items()
-        if key in defaults and key not in RESUME_FLAGS + ("resume",) and value != defaults[key]
-    ]
-    if given:
-        raise UserError(
-            f"--resume continues a run with its own settings; drop {', '.join(given)} "
-            "(only --epochs, --checkpoint-every and --quiet may change)."
-        )
-    run_dir = RunDirectory.open(args.resume)
-    recorded = run_dir.read_config()
-    config = cfg.check(cfg.TrainConfig(**recorded["config"]))
-    check_unfinished(run_dir, args.epochs)
-    if args.epochs:
-        config = cfg.check(config.replace(max_epochs=args.epochs))
-    from handgrad.runs.painter import Painter
-
-    with Painter() as painter:
-        return proceed(args, config, run_dir, recorded, painter)
-
-
-def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict, painter) -> int:
-    """Resume the run in ``run_dir`` with ``config``: its data, checkpoint and logs."""
-    source = recorded["source"]
-    if "data" in source:
-        source = source | {key: shown(source[key]) for key in ("data", "target_file")}
-    dataset = load_source(source, config.dtype)
-    if fingerprint(dataset) != recorded["fingerprint"]:
-        raise UserError(
-            f"the data of {run_dir.path} changed since the run started; resuming would not "
-            "continue the same descent. Start a new run."
-        )
-
-    from handgrad.runs.checkpoint import load_checkpoint
-    from handgrad.runs.tensorboard import logged_epochs
-    from handgrad.training import Trainer, prepare
-
-    state, seconds = load_checkpoint(run_dir.checkpoint)
-    trainer = Trainer(prepare(dataset, config), config)
-    trainer.load_state(state)
-    trainer.train_seconds = seconds
-    # TensorBoard holds the epochs up to the last checkpoint, or fewer after a kill -9;
-    # anything past the checkpoint is dropped, so each epoch is logged once.
-    logged = logged_epochs(run_dir.tensorboard, state.epoch)
-    if not args.quiet:
-        print(f"resuming {run_dir.path} at epoch {state.epoch}", file=sys.stderr)
-    return execute(run_dir, trainer, dataset, args, painter, logged=logged)
-
-
-def check_unfinished(run_dir: RunDirectory, epochs: int | None) -> None:
-    """Refuse to resume a run that ended by itself, unless --epochs raises its limit."""
-    metrics = run_dir.read_metrics()
-    reason = metrics.get("stop_reason") if metrics else None
-    done = metrics.get("epochs") if metrics else None
-    where = run_dir.path
-    if reason in ("tol", "early_stopping"):
-        why = "the loss stopped improving" if reason == "tol" else "early stopping ended it"
-        raise UserError(
-            f"{where} is finished: {why} at epoch {done}, so there is nothing to resume. "
-            f"Its model is in {where / 'model'}; for another run, leave out --resume."
-        )
-    if reason == "max_epochs" and (epochs is None or epochs <= done):
-        raise UserError(
-            f"{where} is finished: it reached its limit of {done} epochs. To train on, "
-            f"raise the limit: handgrad train --resume {where} --epochs {2 * done}"
-        )
-    if reason == "diverged":
-        raise UserError(
-            f"{where} diverged at epoch {done}; resuming would diverge again at the same "
-            "learning rate. Start a new run with a smaller --lr."
-        )
 
 
 def execute(
