@@ -23,8 +23,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# One worker per core; --dist loadscope keeps each module (and its module-scoped fixtures,
+# which run whole commands) on one worker, so that no fixture runs twice.
 test: lint
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n auto --dist loadscope
 
 # BENCH_ARGS=--quick for a fast smoke run; results go to benchmarks/results/latest.{json,png}.
 BENCH_ARGS ?=

@@ -23,6 +23,7 @@ from benchmarks import (
     fig4_time_to_solution,
     fig5_minibatch,
     fig6_memory,
+    fig8_startup,
 )
 from benchmarks.timing import Result, machine
 
@@ -33,6 +34,7 @@ FIGURES = [
     fig4_time_to_solution,
     fig5_minibatch,
     fig6_memory,
+    fig8_startup,
 ]
 
 DEFAULT_OUT = os.path.join("benchmarks", "results", "latest.json")

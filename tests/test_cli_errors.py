@@ -49,9 +49,25 @@ def finished_run(cwd: Path) -> None:
     )
 
 
+def run_at_its_limit(cwd: Path) -> None:
+    args = ["train", "--dataset", "linnerud", "--epochs", "5", "--out", "run", "--quiet"]
+    assert run_cli(args, cwd).returncode == 0
+
+
 def corrupt_checkpoint(cwd: Path) -> None:
-    finished_run(cwd)
+    run_at_its_limit(cwd)
     (cwd / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+
+
+def interrupted_run(cwd: Path) -> None:
+    """What Ctrl-C leaves: no model, and metrics.json saying so."""
+    run_at_its_limit(cwd)
+    model = cwd / "run" / "model"
+    for path in model.iterdir():
+        path.unlink()
+    model.rmdir()
+    metrics = json.loads((cwd / "run" / "metrics.json").read_text())
+    (cwd / "run" / "metrics.json").write_text(json.dumps(metrics | {"stop_reason": "interrupted"}))
 
 
 def model_json(cwd: Path, change) -> None:
@@ -86,6 +102,7 @@ CASES = [
     Case("batch size 0", ["train", "--batch-size", "0"], r"argument --batch-size: must be a positive whole number or 'full'; got '0'"),
     Case("negative learning rate", ["train", "--lr", "-1"], r"argument --lr: must be a positive number or 'auto'; got '-1'"),
     Case("zero epochs", ["train", "--epochs", "0"], r"argument --epochs: must be a positive whole number; got '0'"),
+    Case("misspelt flag", ["train", "--taget", "y"], r"unrecognized arguments: --taget y; did you mean --target\?"),
     Case("test fraction 1.5", ["train", "--test-fraction", "1.5"], r"argument --test-fraction: must be a number in \[0, 1\); got '1.5'"),
     Case("negative val fraction", ["train", "--val-fraction", "-0.1"], r"argument --val-fraction: must be a number in \[0, 1\); got '-0.1'"),
     Case("fractions leave no rows", ["train", "--test-fraction", "0.6", "--val-fraction", "0.5"], r"val_fraction \+ test_fraction must leave rows to train on"),
@@ -102,11 +119,13 @@ CASES = [
     Case("run directory exists", ["train", "--out", "empty"], r"run directory empty already exists; handgrad never overwrites a run", setup="empty_dir"),
     Case("resume a missing run", ["train", "--resume", "nowhere"], r"--resume nowhere: no such run directory"),
     Case("resume a folder that is no run", ["train", "--resume", "empty"], r"--resume empty: not a handgrad run directory", setup="empty_dir"),
-    Case("resume with a corrupt checkpoint", ["train", "--resume", "run"], r"run/checkpoint.pt is corrupt or from another handgrad version", setup="corrupt_checkpoint"),
+    Case("resume with a corrupt checkpoint", ["train", "--resume", "run", "--epochs", "10"], r"run/checkpoint.pt is corrupt or from another handgrad version", setup="corrupt_checkpoint"),
+    Case("resume a run at its epoch limit", ["train", "--resume", "run"], r"run is finished: it reached its limit of 5 epochs. To train on, raise the limit: handgrad train --resume run --epochs 10", setup="run_at_its_limit"),
     Case("resume with other settings", ["train", "--resume", "run", "--lr", "0.1"], r"--resume continues a run with its own settings; drop --lr", setup="finished_run"),
     # models
-    Case("model folder missing", ["predict", "--model", "nowhere", "--data", "new.csv"], r"nowhere/model is not a model folder: it does not exist", setup="features_csv"),
-    Case("run without a model", ["predict", "--model", "empty", "--data", "new.csv"], r"empty/model is not a model folder", setup="empty_dir"),
+    Case("model folder missing", ["predict", "--model", "nowhere", "--data", "new.csv"], r"--model nowhere: no such run directory or model folder", setup="features_csv"),
+    Case("folder that is no run", ["predict", "--model", "empty", "--data", "new.csv"], r"--model empty is neither a run directory nor a model folder", setup="empty_dir"),
+    Case("run interrupted before its model", ["predict", "--model", "run", "--data", "new.csv"], r"run has no model: the run was interrupted at epoch 5 before it finished. Finish it with: handgrad train --resume run$", setup="interrupted_run"),
     Case("corrupt model", ["predict", "--model", "run", "--data", "new.csv"], r"run/model/model.json is corrupt", setup="corrupt_model"),
     Case("model from a newer handgrad", ["predict", "--model", "run", "--data", "new.csv"], r"run/model was written in model format version 99, but this handgrad reads version 1", setup="future_model"),
     # divergence

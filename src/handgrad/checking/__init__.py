@@ -14,8 +14,25 @@ Modules, one job each:
 - ``builtin``, ``inputs``, ``loading``: what ``handgrad check`` checks, on what inputs.
 """
 
-from handgrad.checking.check import assert_gradients, check
-from handgrad.checking.diagnose import CODES
-from handgrad.checking.report import ExtraCheck, GradientReport, InputReport
+import importlib
 
-__all__ = ["CODES", "ExtraCheck", "GradientReport", "InputReport", "assert_gradients", "check"]
+# Public name -> its module, imported on first use (PEP 562): ``handgrad --help`` builds
+# the check subcommand's parser from ``inputs``' syntax table and must not import torch.
+_SOURCES = {
+    "assert_gradients": "handgrad.checking.check",
+    "check": "handgrad.checking.check",
+    "CODES": "handgrad.checking.diagnose",
+    "ExtraCheck": "handgrad.checking.report",
+    "GradientReport": "handgrad.checking.report",
+    "InputReport": "handgrad.checking.report",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str):
+    if name in _SOURCES:
+        value = getattr(importlib.import_module(_SOURCES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'handgrad.checking' has no attribute {name!r}")

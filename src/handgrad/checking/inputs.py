@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from handgrad.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where tensors are drawn: see make_inputs
+    import torch
 
 # name -> (low, high) of a uniform draw, or None for the standard normal
 DOMAINS: dict[str, tuple[float, float] | None] = {
@@ -111,6 +112,8 @@ def make_inputs(
     specs: Sequence[Spec], default_domain: str, seed: int, device: str | torch.device = "cpu"
 ) -> tuple[list[Any], list[str]]:
     """Draw the inputs (tensors on ``device``), and one line describing each."""
+    import torch  # not at the top: the parser reads this module's tables, torch-free
+
     generator = torch.Generator().manual_seed(seed)
     inputs, lines = [], []
     for i, spec in enumerate(specs):
@@ -125,6 +128,8 @@ def make_inputs(
 
 
 def _draw(shape: tuple[int, ...], domain: str, generator: torch.Generator) -> torch.Tensor:
+    import torch
+
     classes = _classes(domain)
     if classes is not None:
         return torch.randint(0, classes, shape, generator=generator)

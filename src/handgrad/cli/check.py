@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from handgrad.checking import check
-from handgrad.checking.analytic import describe_error
-from handgrad.checking.builtin import check_builtin, format_table
 from handgrad.checking.inputs import DOMAINS, SYNTAX, check_domain, make_inputs, parse_spec
-from handgrad.checking.loading import load_target
 from handgrad.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_ELEMENTS = 20_000  # finite differences cost two forward calls per input element
 EXIT_CODES = {"OK": 0, "WRONG": 1, "UNDEFINED": 3}
@@ -70,13 +67,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="where the drawn tensors live (cpu, cuda, cuda:1...); the gradients are "
         "computed in float64 there, or on CPU copies for a device without float64",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random inputs (default: 0)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
     return parser  # the wiring in cli/__init__.py may add shared options to it
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: `handgrad --help` builds this parser and must not wait for torch.
+    import torch
+
+    from handgrad.checking import check
+    from handgrad.checking.analytic import describe_error
+    from handgrad.checking.builtin import check_builtin, format_table
+    from handgrad.checking.loading import load_target
+
     device = _device(args.device)
     if args.target is None:
         if args.specs:
@@ -123,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _device(name: str) -> torch.device:
+    import torch
+
     try:
         device = torch.device(name)
     except RuntimeError as error:

@@ -8,22 +8,23 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from handgrad import config as cfg
 from handgrad.cli import argtypes as types
-from handgrad.data.dataset import Dataset
-from handgrad.data.datasets import DATASETS, load_dataset
-from handgrad.data.files import DataWarning
-from handgrad.errors import UserError
-from handgrad.runs.checkpoint import load_checkpoint
-from handgrad.runs.outputs import save_progress, summary, write_results
-from handgrad.runs.rundir import RunDirectory
-from handgrad.training import DivergedError, Trainer, prepare
+from handgrad.data.datasets import DATASETS
+from handgrad.errors import DataWarning, UserError
+from handgrad.runs.painter import Painter
+
+# Only what building the parser needs is imported above: `handgrad train --help` must not
+# wait seconds for torch. The run imports the rest when it starts.
+if TYPE_CHECKING:
+    from handgrad.data.dataset import Dataset
+    from handgrad.runs.rundir import RunDirectory
+    from handgrad.training import Trainer
 
 # Checkpoint at least this often (seconds of training) when --checkpoint-every is unset.
 CHECKPOINT_SECONDS = 10.0
-# Flags that --resume takes; all others come from the run's config.json.
-RESUME_FLAGS = ("epochs", "quiet", "checkpoint_every")
 
 
 def add_parser(subparsers):
@@ -34,77 +35,115 @@ def add_parser(subparsers):
         "Linear and MSE Functions. Writes a new run directory.",
     )
     data = p.add_argument_group("data (an embedded data set, or a file of your own)")
-    data.add_argument("--dataset", choices=DATASETS, help="embedded data set (default: diabetes)")
-    data.add_argument("--data", metavar="FILE", help="CSV, Parquet or .npz file")
+    data.add_argument(
+        "--dataset", choices=DATASETS, help="embedded data set (default: diabetes, without --data)"
+    )
+    data.add_argument("--data", metavar="FILE", help="CSV, Parquet or .npz file (default: none)")
     data.add_argument(
         "--target",
         type=types.columns,
         action="extend",
         metavar="COLS",
-        help="target column(s) of --data, comma-separated",
+        help="target column(s) of --data, comma-separated (default: Y's columns for .npz; "
+        "needed for tables)",
     )
     data.add_argument(
         "--features",
         metavar="COLS|N",
         help="feature columns of --data (default: the other numeric columns); "
-        "with --dataset synthetic, the number of features (default 10)",
+        "with --dataset synthetic, the number of features (default: 10)",
     )
-    data.add_argument("--target-file", metavar="FILE", help="targets in a second file")
+    data.add_argument(
+        "--target-file",
+        metavar="FILE",
+        help="targets in a second file, row for row (default: none; targets are in --data)",
+    )
     data.add_argument(
         "--samples",
         type=types.positive_int,
         default=1000,
-        help="synthetic: number of rows (default 1000)",
+        help="synthetic: number of rows (default: %(default)s)",
     )
     data.add_argument(
         "--targets",
         type=types.positive_int,
         default=1,
-        help="synthetic: number of targets (default 1)",
+        help="synthetic: number of targets (default: %(default)s)",
     )
     data.add_argument(
         "--noise",
         type=types.non_negative_float,
         default=0.1,
-        help="synthetic: noise standard deviation (default 0.1)",
+        help="synthetic: noise standard deviation (default: %(default)s)",
     )
     fit = p.add_argument_group("descent")
-    fit.add_argument("--epochs", type=types.positive_int, help="maximum epochs (default 20000)")
+    fit.add_argument(
+        "--epochs",
+        type=types.positive_int,
+        help=f"maximum epochs; with --resume, a new limit (default: {cfg.TrainConfig.max_epochs})",
+    )
     fit.add_argument(
         "--lr",
         type=types.learning_rate,
         default="auto",
-        help="learning rate, or 'auto' = 1/L from the data (default)",
+        help="learning rate, or 'auto' = 1/L, L the largest curvature of the loss on the "
+        "data (default: %(default)s)",
     )
     fit.add_argument(
         "--batch-size",
         type=types.batch_size,
         default=None,
         metavar="N|full",
-        help="rows per step: 'full' (default), N for mini-batch, 1 for SGD",
+        help="rows per step: 'full', N for mini-batch, 1 for SGD (default: full)",
     )
     fit.add_argument(
         "--optimizer",
         choices=cfg.OPTIMIZERS,
         default="gd",
-        help="'gd' = w <- w - lr*grad (default), or a torch.optim optimizer",
+        help="'gd' = w <- w - lr*grad, or a torch.optim optimizer (default: %(default)s)",
     )
-    fit.add_argument("--momentum", type=types.non_negative_float, default=0.0)
-    fit.add_argument("--nesterov", action="store_true")
-    fit.add_argument("--scheduler", choices=cfg.SCHEDULERS, default="none")
-    fit.add_argument("--lr-step-size", type=types.positive_int, default=1000)
-    fit.add_argument("--lr-gamma", type=types.positive_float, default=None)
+    fit.add_argument(
+        "--momentum",
+        type=types.non_negative_float,
+        default=0.0,
+        help="heavy-ball momentum in [0, 1), with --optimizer sgd (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--nesterov", action="store_true", help="Nesterov momentum, with --optimizer sgd"
+    )
+    fit.add_argument(
+        "--scheduler",
+        choices=cfg.SCHEDULERS,
+        default="none",
+        help="learning-rate schedule from torch.optim.lr_scheduler (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--lr-step-size",
+        type=types.positive_int,
+        default=1000,
+        metavar="EPOCHS",
+        help="--scheduler step: epochs between decays (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--lr-gamma",
+        type=types.positive_float,
+        default=None,
+        metavar="FACTOR",
+        help="decay factor in (0, 1] (default: 0.1 for step and plateau, 0.999 for exponential)",
+    )
     fit.add_argument(
         "--tol",
         type=types.non_negative_float,
         default=1e-7,
-        help="relative loss improvement below which an epoch counts as stalled",
+        help="relative loss improvement below which an epoch counts as stalled "
+        "(default: %(default)s)",
     )
     fit.add_argument(
         "--patience",
         type=types.positive_int,
         default=20,
-        help="stalled epochs in a row before stopping (default 20)",
+        metavar="EPOCHS",
+        help="stalled epochs in a row before stopping (default: %(default)s)",
     )
     fit.add_argument(
         "--early-stopping",
@@ -115,30 +154,73 @@ def add_parser(subparsers):
         "--grad",
         choices=cfg.GRADIENTS,
         default="manual",
-        help="chain the backward passes by hand (default) or through autograd",
+        help="chain the backward passes by hand, or through autograd (default: %(default)s)",
     )
     fit.add_argument(
         "--path",
         choices=cfg.PATHS,
         default="auto",
-        help="'chained' forces Linear then MSE, the teaching path",
+        help="how each step's gradient is computed: 'auto' picks the fastest exact one, "
+        "'chained' forces Linear then MSE, the teaching path (default: %(default)s)",
     )
     split = p.add_argument_group("splits, scaling, hardware")
-    split.add_argument("--test-fraction", type=types.fraction, default=0.2)
-    split.add_argument("--val-fraction", type=types.fraction, default=None)
-    split.add_argument("--seed", type=int, default=0)
-    split.add_argument("--no-standardize", action="store_true", help="train on raw features")
-    split.add_argument("--standardize-targets", action="store_true")
-    split.add_argument("--device", choices=cfg.DEVICES, default="auto")
-    split.add_argument("--dtype", choices=cfg.DTYPES, default="float32")
+    split.add_argument(
+        "--test-fraction",
+        type=types.fraction,
+        default=0.2,
+        metavar="F",
+        help="fraction of the rows held out for testing (default: %(default)s)",
+    )
+    split.add_argument(
+        "--val-fraction",
+        type=types.fraction,
+        default=None,
+        metavar="F",
+        help="fraction held out for validation (default: 0.1 with --early-stopping, else 0)",
+    )
+    split.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the split, the mini-batch order and the synthetic data "
+        "(default: %(default)s)",
+    )
+    split.add_argument(
+        "--no-standardize",
+        action="store_true",
+        help="train on raw features, not standardised on the training rows",
+    )
+    split.add_argument(
+        "--standardize-targets",
+        action="store_true",
+        help="standardise the targets too (metrics stay in the targets' units)",
+    )
+    split.add_argument(
+        "--device",
+        choices=cfg.DEVICES,
+        default="auto",
+        help="where to train: 'auto' is cuda, then mps, then cpu (default: %(default)s)",
+    )
+    split.add_argument(
+        "--dtype",
+        choices=cfg.DTYPES,
+        default="float32",
+        help="precision of the descent; metrics are exact, in float64 (default: %(default)s)",
+    )
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help="new run directory (default runs/<time>)")
-    out.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    out.add_argument(
+        "--out", metavar="DIR", help="new run directory, never overwritten (default: runs/<time>)"
+    )
+    out.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the interrupted run in DIR, from its last checkpoint (default: none)",
+    )
     out.add_argument(
         "--checkpoint-every",
         type=types.positive_int,
         metavar="EPOCHS",
-        help=f"checkpoint every N epochs (default: every {CHECKPOINT_SECONDS:g} s)",
+        help=f"checkpoint every N epochs (default: every {CHECKPOINT_SECONDS:g} s of training)",
     )
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(run=run)
@@ -210,6 +292,8 @@ def source_from_args(args) -> dict:
 
 def load_source(source: dict, dtype: str) -> Dataset:
     if "dataset" in source:
+        from handgrad.data.datasets import load_dataset
+
         options = {k: v for k, v in source.items() if k != "dataset"}
         return load_dataset(source["dataset"], **options)
     from handgrad.data.files import check_fits_dtype, load_training_file
@@ -229,54 +313,36 @@ def fingerprint(dataset: Dataset) -> str:
 
 def run(args) -> int:
     if args.resume:
+        from handgrad.cli.resume import resume
+
         return resume(args)
     config = config_from_args(args)
     source = source_from_args(args)
-    dataset = load_source(source, config.dtype)
-    data = prepare(dataset, config)
-    trainer = Trainer(data, config)
+    with Painter() as painter:  # started now, it imports matplotlib while torch loads here
+        return start(args, config, source, painter)
+
+
+def start(args, config: cfg.TrainConfig, source: dict, painter) -> int:
+    """Load the data, make the run directory and train: a new run."""
+    # config.json records absolute paths, so that --resume works from any folder; the
+    # files are read by the paths as typed, so that messages show them that way.
+    typed = {"data": args.data, "target_file": args.target_file} if "data" in source else {}
+    dataset = load_source(source | typed, config.dtype)
+
+    from handgrad.runs.rundir import RunDirectory
+    from handgrad.training import Trainer, prepare
+
+    trainer = Trainer(prepare(dataset, config), config)
     run_dir = RunDirectory.create(args.out)
     run_dir.write_config(
         {"config": config.to_dict(), "source": source, "fingerprint": fingerprint(dataset)}
     )
-    return execute(run_dir, trainer, dataset, args)
+    return execute(run_dir, trainer, dataset, args, painter)
 
 
-def resume(args) -> int:
-    from handgrad.cli import build_parser
-
-    defaults = vars(build_parser().parse_args(["train"]))
-    given = [
-        f"--{key.replace('_', '-')}"
-        for key, value in vars(args).items()
-        if key in defaults and key not in RESUME_FLAGS + ("resume",) and value != defaults[key]
-    ]
-    if given:
-        raise UserError(
-            f"--resume continues a run with its own settings; drop {', '.join(given)} "
-            "(only --epochs, --checkpoint-every and --quiet may change)."
-        )
-    run_dir = RunDirectory.open(args.resume)
-    recorded = run_dir.read_config()
-    config = cfg.check(cfg.TrainConfig(**recorded["config"]))
-    if args.epochs:
-        config = cfg.check(config.replace(max_epochs=args.epochs))
-    dataset = load_source(recorded["source"], config.dtype)
-    if fingerprint(dataset) != recorded["fingerprint"]:
-        raise UserError(
-            f"the data of {run_dir.path} changed since the run started; resuming would not "
-            "continue the same descent. Start a new run."
-        )
-    state, seconds = load_checkpoint(run_dir.checkpoint)
-    trainer = Trainer(prepare(dataset, config), config)
-    trainer.load_state(state)
-    trainer.train_seconds = seconds
-    if not args.quiet:
-        print(f"resuming {run_dir.path} at epoch {state.epoch}", file=sys.stderr)
-    return execute(run_dir, trainer, dataset, args, logged=0)
-
-
-def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, logged=0) -> int:
+def execute(
+    run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, painter, logged=0
+) -> int:
     """Train with checkpoints and signal handling; write the results; print the summary."""
     quiet = args.quiet
     if trainer.data.constant_features:
@@ -295,8 +361,10 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
             stacklevel=1,
         )
     from handgrad.cli.progress import Progress
+    from handgrad.runs.outputs import save_progress, summary, write_results
+    from handgrad.training import DivergedError
 
-    progress = Progress(trainer.config.max_epochs, trainer.epoch, quiet)
+    progress = Progress(trainer.config, trainer.epoch, quiet)
     stop = {"signal": None}
     last = {"time": time.monotonic(), "logged": logged}
 
@@ -323,12 +391,13 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        progress.close()
+        progress.close(trainer)
     save_progress(run_dir, trainer, last["logged"])
     metrics = trainer.metrics()
     metrics["data"] = dataset.name
     finished = diverged is None and stop["signal"] is None
-    write_results(run_dir, trainer, metrics, save_model=finished)
+    write_results(run_dir, trainer, metrics, save_model=finished, draw=painter.draw)
+    painter.finish()
     if diverged is not None:
         raise diverged
     if stop["signal"] is not None:

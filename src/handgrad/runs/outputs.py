@@ -8,7 +8,6 @@ import torch
 
 import handgrad
 from handgrad.model import LinearModel
-from handgrad.runs import figures
 from handgrad.runs.atomic import write_json
 from handgrad.runs.checkpoint import save_checkpoint
 from handgrad.runs.rundir import RunDirectory
@@ -49,15 +48,21 @@ def save_progress(run: RunDirectory, trainer: Trainer, logged: int) -> int:
     return write_history(run.tensorboard, trainer.history, logged)
 
 
-def write_results(run: RunDirectory, trainer: Trainer, metrics: dict, save_model: bool) -> None:
-    """metrics.json, the figures and, unless the run diverged, the model."""
+def write_results(
+    run: RunDirectory, trainer: Trainer, metrics: dict, save_model: bool, draw=None
+) -> None:
+    """metrics.json, the figures and, unless the run diverged, the model.
+
+    ``draw(job)`` draws the figures (``figures.draw``, the default, or a ``Painter``'s).
+    """
     history = {k: [_finite_or_none(v) for v in values] for k, values in trainer.history.items()}
     write_json(
         run.metrics,
         {k: _finite_or_none(v) for k, v in metrics.items()}
         | {"handgrad_version": handgrad.__version__, "history": history},
     )
-    figures.loss_curves(trainer.history, metrics["optimum_train_mse"], run.loss_figure)
+    loss = {"history": trainer.history, "optimum": metrics["optimum_train_mse"]}
+    job = {"loss": loss | {"path": str(run.loss_figure)}, "scatter": None}
     data = trainer.data
     if len(data.target_names) == 1:
         split_name, split = ("test", data.test) if data.test is not None else ("train", data.train)
@@ -66,8 +71,18 @@ def write_results(run: RunDirectory, trainer: Trainer, metrics: dict, save_model
             X_raw = data.x_scaler.inverse(split.X.double().cpu())
             y_true = data.y_scaler.inverse(split.Y.double().cpu()).numpy()[:, 0]
         y_pred = model.predict(X_raw.numpy())[:, 0]
-        name = data.target_names[0]
-        figures.predicted_vs_true(y_true, y_pred, name, split_name, run.prediction_figure)
+        job["scatter"] = {
+            "y_true": y_true.tolist(),
+            "y_pred": y_pred.tolist(),
+            "name": data.target_names[0],
+            "split": split_name,
+            "path": str(run.prediction_figure),
+        }
+    if draw is None:
+        from handgrad.runs import figures
+
+        draw = figures.draw
+    draw(job)
     if save_model:
         model_of(trainer).save(run.model)
 
