@@ -10,7 +10,7 @@ Modules, one job each:
 - ``diagnose`` and ``factors``: the diagnosis codes; ``judge``: one input's verdict;
 - ``extras``: manual chaining, double backward, forward mode;
 - ``reruns``: the backward with one input requiring grad, and in the inputs' dtype;
-- ``report``: the report; ``check``: the entry points;
+- ``report``: the report; ``entry``: the entry points, ``check`` and ``assert_gradients``;
 - ``builtin``, ``inputs``, ``loading``: what ``handgrad check`` checks, on what inputs.
 """
 
@@ -19,8 +19,8 @@ import importlib
 # Public name -> its module, imported on first use (PEP 562): ``handgrad --help`` builds
 # the check subcommand's parser from ``inputs``' syntax table and must not import torch.
 _SOURCES = {
-    "assert_gradients": "handgrad.checking.check",
-    "check": "handgrad.checking.check",
+    "assert_gradients": "handgrad.checking.entry",
+    "check": "handgrad.checking.entry",
     "CODES": "handgrad.checking.diagnose",
     "ExtraCheck": "handgrad.checking.report",
     "GradientReport": "handgrad.checking.report",

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from handgrad.checking.check import check
+from handgrad.checking.entry import check
 from handgrad.checking.report import GradientReport
 from handgrad.functions import MSE, Linear, LinearMSE
 
