@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench mutants clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ test: lint
 BENCH_ARGS ?=
 bench: install
 	$(PYTHON) -m benchmarks.run $(BENCH_ARGS)
+
+# Break each documented promise in a temporary copy of the tree; every mutant must be caught.
+mutants: install
+	$(PYTHON) tools/mutants.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
