@@ -52,6 +52,13 @@ def run(quick: bool) -> list[Result]:
             return loss
 
         hand_loss, native_loss = hand(), native()
+        # The path meant: handgrad's own Functions, MSE on top of Linear, in the graph.
+        graph = hand_loss.grad_fn
+        if (type(graph).__name__, type(graph.next_functions[0][0]).__name__) != (
+            "MSEBackward",
+            "LinearBackward",
+        ):
+            raise RuntimeError(f"fig 1 meant to time handgrad's Functions; the graph is {graph}")
         why = "float32 rounding of the sums on both sides (benchmarks.timing.rounding_tolerance)"
         checks = [
             Check(

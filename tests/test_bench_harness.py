@@ -18,6 +18,7 @@ import torch
 from benchmarks import readme
 from benchmarks import run as bench
 from benchmarks.timing import Check, Result, Timing
+from threadpoolctl import threadpool_info, threadpool_limits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = {
@@ -56,10 +57,13 @@ def fake_figure(name: str, value: float, tolerance: float = 1e-6, raises: bool =
 
 @pytest.fixture
 def figures(monkeypatch):
-    """Replace the harness's figures; restore torch's thread count afterwards."""
-    threads = torch.get_num_threads()
+    """Replace the harness's figures; restore the thread counts it pins afterwards."""
+    threads, pools = torch.get_num_threads(), threadpool_info()
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # undone by monkeypatch
     yield lambda *modules: monkeypatch.setattr(bench, "FIGURES", list(modules))
     torch.set_num_threads(threads)
+    threadpool_limits(limits={pool["prefix"]: pool["num_threads"] for pool in pools})
 
 
 def run_main(tmp_path, *args):
