@@ -26,7 +26,7 @@ def render(payload: dict) -> str:
     load = m.get("load_average_1min")
     lines = [
         f"Measured {m['date'][:10]} on {m['cpu']}, {m['cores']} cores, "
-        f"{m['torch_threads']} torch threads pinned (BLAS: "
+        f"torch threads pinned to {m['torch_threads']} (BLAS and OpenMP: "
         f"{', '.join(m.get('libraries', [])) or 'not reported'}), torch {m['torch']}, "
         f"Python {m['python']}; 1-minute load {load:.1f} at the start"
         + (" (a --quick run)" if payload.get("quick") else "")

@@ -181,7 +181,7 @@ MUTANTS = [
         "GDRegressor's coef_ and intercept_ are in the data's units (matches LinearRegression)",
         "src/handgrad/model.py",
         ["tests/test_estimator.py", "-k", "default_fit_matches"],
-        edits=[(") * sy + my  # (p,)", ") * sy + 1.1 * my  # (p,)")],
+        edits=[("- mx / sx @ self.W.double())", "- 1.1 * mx / sx @ self.W.double())")],
     ),
     # --- resume, atomic writes, run directories, errors ----------------------------------
     Mutant(
