@@ -139,8 +139,11 @@ def test_the_readme_speed_table_is_the_committed_result():
 
 def test_quick_run_writes_well_formed_json(tmp_path):
     out = tmp_path / "results.json"
-    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    # One thread: on a shared, loaded machine two threads per process can stall for
+    # seconds at each synchronisation; this checks the harness, not the speed.
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--threads", "1"]
+    command += ["--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=500)
     assert done.returncode == 0, done.stderr
     payload = json.loads(out.read_text())
     assert {"cpu", "cores", "torch", "date", "torch_threads", "libraries"} <= payload[
