@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench gpu-check clean
+.PHONY: install demo test lint bench mutants gpu-check clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -40,6 +40,10 @@ GPU_PYTHON ?= $(PYTHON)
 gpu-check: $(if $(filter $(PYTHON),$(GPU_PYTHON)),install)
 	HANDGRAD_TEST_DEVICE=cuda $(GPU_PYTHON) -m pytest -q -p no:cacheprovider
 	$(GPU_PYTHON) -m benchmarks.gpu
+
+# Break each documented promise in a temporary copy of the tree; every mutant must be caught.
+mutants: install
+	$(PYTHON) tools/mutants.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

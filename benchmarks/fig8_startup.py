@@ -15,14 +15,14 @@ Goals (ratio = command / peer):
 
 from __future__ import annotations
 
+import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchmarks.timing import Result
+from benchmarks.timing import Check, Result, Timing
 
 FULL_ROUNDS, QUICK_ROUNDS = 7, 1
 PEER = [sys.executable, "-c", "import torch"]
@@ -42,6 +42,36 @@ def _seconds(command: list[str], cwd: str) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited with {done.returncode}: {done.stderr}")
     return seconds
+
+
+def _torch_modules_imported(command: list[str], cwd: str) -> float:
+    """How many torch modules ``command`` imports (``python -X importtime``'s log)."""
+    traced = [command[0], "-X", "importtime", *command[1:]]
+    done = subprocess.run(traced, cwd=cwd, capture_output=True, text=True)
+    names = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]
+    return float(sum(name == "torch" or name.startswith("torch.") for name in names))
+
+
+def _checks(name: str, make, folder: str, data: str) -> list[Check]:
+    """What each command must have done, checked once after the timing."""
+    command = make()
+    if "--help" in command or "--version" in command:
+        count = _torch_modules_imported(command, folder)
+        why = "the goal: help and version answer without importing torch"
+        return [Check("torch modules imported (python -X importtime)", count, 0.0, why)]
+    if "predict" in command:
+        out = os.path.join(folder, "checked-predictions.csv")
+        _seconds([*command, "--out", out], folder)
+        with open(out) as f:
+            rows = sum(1 for _ in f) - 1  # less the header
+        why = "every row of the 300-row file gets a prediction"
+        return [Check("|rows predicted − 300|", float(abs(rows - 300)), 0.0, why)]
+    run_dir = os.path.join(folder, "checked-run")
+    _seconds(_handgrad(*TRAIN, "--out", run_dir), folder)
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        gap = json.load(f)["gap_to_optimum"]
+    why = "a run counts as converged below a relative gap of 1e-3"
+    return [Check("relative gap to the least-squares optimum (metrics.json)", gap, 1e-3, why)]
 
 
 def _features_csv(folder: str, rows: int = 300) -> str:
@@ -87,16 +117,21 @@ def run(quick: bool) -> list[Result]:
             shift = round_ % len(names)
             for name in names[shift:] + names[:shift]:
                 samples[name].append(_seconds(commands[name](), folder))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+        checks = {name: _checks(name, make, folder, data) for name, (make, _) in cases.items()}
+    peer = Timing.of(samples[PEER_NAME])
     return [
-        Result(
-            figure="8 start-up",
-            case=name,
-            handgrad=medians[name],
-            peer=medians[PEER_NAME],
+        Result.timed(
+            "8 start-up",
+            name,
+            Timing.of(samples[name]),
+            peer,
             peer_name=PEER_NAME,
             goal=goal,
-            notes=[f"whole processes, median of {rounds} interleaved rounds"],
+            handgrad_side="the handgrad command, a fresh Python process (CPU, default dtype)",
+            peer_side="a fresh Python process that imports torch and exits",
+            includes="process start to exit: interpreter start-up, imports, work, files written",
+            checks=checks[name],
+            notes=[f"whole processes, median of {len(samples[name])} interleaved rounds"],
         )
         for name, (_, goal) in cases.items()
     ]
