@@ -19,6 +19,7 @@ from handgrad.runs.checkpoint import load_checkpoint
 from handgrad.runs.outputs import save_progress, summary, write_results
 from handgrad.runs.rundir import RunDirectory
 from handgrad.training import DivergedError, Trainer, prepare
+from handgrad.training.convergence import NotConvergedWarning, advice
 
 # Checkpoint at least this often (seconds of training) when --checkpoint-every is unset.
 CHECKPOINT_SECONDS = 10.0
@@ -86,19 +87,21 @@ def add_parser(subparsers):
     fit.add_argument(
         "--optimizer",
         choices=cfg.OPTIMIZERS,
-        default="gd",
-        help="'gd' = w <- w - lr*grad (default), or a torch.optim optimizer",
+        default="auto",
+        help="'auto' (default): heavy ball with the optimal momentum for full batch, "
+        "else 'gd'; 'gd' = w <- w - lr*grad; or a torch.optim optimizer",
     )
     fit.add_argument("--momentum", type=types.non_negative_float, default=0.0)
     fit.add_argument("--nesterov", action="store_true")
-    fit.add_argument("--scheduler", choices=cfg.SCHEDULERS, default="none")
-    fit.add_argument("--lr-step-size", type=types.positive_int, default=1000)
+    fit.add_argument("--scheduler", choices=cfg.SCHEDULERS, default="auto")
+    fit.add_argument("--lr-step-size", type=types.positive_int, default=None)
     fit.add_argument("--lr-gamma", type=types.positive_float, default=None)
     fit.add_argument(
         "--tol",
         type=types.non_negative_float,
-        default=1e-7,
-        help="relative loss improvement below which an epoch counts as stalled",
+        default=None,
+        help="stop within this relative gap of the optimum (default 1e-7 full batch, "
+        "1e-4 mini-batch)",
     )
     fit.add_argument(
         "--patience",
@@ -145,10 +148,25 @@ def add_parser(subparsers):
     return p
 
 
+def _flag(setting: str, value) -> str:
+    """A setting as typed on the command line: "--momentum 0.9", or the flag alone."""
+    flag = "--" + setting.replace("_", "-")
+    if value is None or value is True:
+        return flag
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+
+
 def config_from_args(args) -> cfg.TrainConfig:
+    config = _config_from_args(args)
+    for ignored in cfg.ignored_settings(config):  # a flag that would do nothing
+        raise UserError(ignored.message(_flag))
+    return config
+
+
+def _config_from_args(args) -> cfg.TrainConfig:
     return cfg.check(
         cfg.TrainConfig(
-            max_epochs=args.epochs or cfg.TrainConfig.max_epochs,
+            max_epochs=args.epochs,
             learning_rate=args.lr,
             batch_size=args.batch_size,
             optimizer=args.optimizer,
@@ -164,7 +182,7 @@ def config_from_args(args) -> cfg.TrainConfig:
             test_fraction=args.test_fraction,
             seed=args.seed,
             standardize=not args.no_standardize,
-            standardize_targets=args.standardize_targets,
+            standardize_targets=args.standardize_targets or None,
             grad=args.grad,
             path=args.path,
             device=args.device,
@@ -296,7 +314,7 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
         )
     from handgrad.cli.progress import Progress
 
-    progress = Progress(trainer.config.max_epochs, trainer.epoch, quiet)
+    progress = Progress(trainer.max_epochs, trainer.epoch, quiet)
     stop = {"signal": None}
     last = {"time": time.monotonic(), "logged": logged}
 
@@ -339,6 +357,8 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
             file=sys.stderr,
         )
         return 128 + stop["signal"]
+    if not metrics["converged"]:  # one line, shown by the CLI's warning handler
+        warnings.warn(advice(metrics, trainer), NotConvergedWarning, stacklevel=1)
     if not quiet:
         n, p = len(trainer.data.feature_names), len(trainer.data.target_names)
         print(
