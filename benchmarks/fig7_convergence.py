@@ -64,3 +64,86 @@ def dataset(name: str) -> Dataset:
     if name == "scaled":
         return badly_scaled()
     return load_dataset(name)
+
+
+def _gap_by_cli(data: Dataset, folder, batch, optimizer, momentum, seed) -> tuple[float, int]:
+    """The relative gap and epochs of ``handgrad train`` at its defaults, in this process."""
+    import json
+    import os
+
+    from handgrad.cli import main
+
+    source = os.path.join(folder, "data.npz")
+    if not os.path.exists(source):
+        np.savez(source, X=data.X, Y=data.Y)
+    out = os.path.join(folder, f"run-{batch}-{optimizer}-{seed}")
+    argv = ["train", "--data", source, "--seed", str(seed), "--optimizer", optimizer]
+    argv += ["--quiet", "--device", "cpu", "--out", out]
+    if batch is not None:
+        argv += ["--batch-size", str(batch)]
+    if momentum:
+        argv += ["--momentum", str(momentum)]
+    main(argv)
+    with open(os.path.join(out, "metrics.json"), encoding="utf-8") as file:
+        metrics = json.load(file)
+    return metrics["gap_to_optimum"], metrics["epochs"]
+
+
+def _gap_by_estimator(data: Dataset, batch, optimizer, momentum, seed) -> tuple[float, int]:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from handgrad import GDRegressor
+
+    model = GDRegressor(batch_size=batch, optimizer=optimizer, momentum=momentum, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the gap says it
+        model.fit(data.X, data.Y)
+    return model._trainer.current_gap(), model.n_iter_
+
+
+def run(quick: bool):
+    """One Result per cell: the worst gap over seeds and front ends, against the goal."""
+    import tempfile
+
+    from benchmarks.timing import Result
+
+    seeds = (0,) if quick else range(5)
+    names = ("linnerud", "diabetes") if quick else DATA
+    results = []
+    for name in names:
+        data = dataset(name)
+        with tempfile.TemporaryDirectory() as folder:
+            for batch in (None,) if quick and name == "diabetes" else BATCHES:
+                for optimizer, momentum in OPTIMIZERS:
+                    runs = []
+                    for seed in seeds:
+                        runs.append(
+                            ("cli", *_gap_by_cli(data, folder, batch, optimizer, momentum, seed))
+                        )
+                        runs.append(
+                            (
+                                "estimator",
+                                *_gap_by_estimator(data, batch, optimizer, momentum, seed),
+                            )
+                        )
+                    worst = max(runs, key=lambda r: r[1])
+                    label = f"{optimizer}{' 0.9' if momentum else ''}"
+                    results.append(
+                        Result(
+                            figure="7 convergence",
+                            case=f"{name}, batch {batch or 'full'}, {label}: worst gap / goal",
+                            handgrad=max(worst[1], 1e-300),
+                            peer=GOAL,
+                            peer_name="the goal, a relative gap of 1e-3",
+                            goal=1.0,
+                            unit="gap",
+                            notes=[
+                                f"worst gap {worst[1]:.2e} ({worst[0]}); epochs "
+                                f"{min(r[2] for r in runs)}-{max(r[2] for r in runs)} over "
+                                f"seeds {list(seeds)}, CLI and GDRegressor"
+                            ],
+                        )
+                    )
+    return results

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+
 class NotConvergedWarning(UserWarning):
     """A run ended farther than ``CONVERGED_GAP`` from the optimum."""
 

@@ -52,7 +52,7 @@ class Reference:
 
 def least_squares(stats: Statistics) -> Reference:
     """The minimum-norm (in scaled units) least-squares θ, by the stable solve above."""
-    c, q = stats.centred, stats.q
+    c = stats.centred
     n = c.C.shape[0]
     scale = np.sqrt(np.diagonal(c.C))
     scale = np.where(scale > 0, scale, 1.0)  # a constant column: its weight stays 0

@@ -101,7 +101,15 @@ def plan(config: TrainConfig, reference: Reference, max_row_norm2: float, q: int
     swing = max(momentum, 0.0 if full else 0.9)
     patience = config.n_iter_no_change + math.ceil(3 / (1 - math.sqrt(swing)))
     return Plan(
-        name, lr, momentum, scheduler, tol, rule, L_B, _max_epochs(config, lr, mu, momentum), patience
+        name,
+        lr,
+        momentum,
+        scheduler,
+        tol,
+        rule,
+        L_B,
+        _max_epochs(config, lr, mu, momentum),
+        patience,
     )
 
 

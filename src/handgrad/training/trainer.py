@@ -259,8 +259,8 @@ class Trainer:
         raise DivergedError(
             f"training diverged at epoch {self.epoch} (train MSE {train_mse:.4g}): the "
             f"learning rate {rate:.4g} is too large. For {kind} descent on this data the "
-            f"largest stable rate is about 2/L = {2 / L_B:.4g}; try --lr auto (it "
-            f"derives the rate from the data), or a tenth of the current rate."
+            f"largest stable rate is 2/L = {2 / L_B:.4g}; try --lr {1 / L_B:.4g}, or --lr "
+            f"auto, which derives the rate from the data for each optimizer."
         )
 
     @property
