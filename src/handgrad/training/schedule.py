@@ -30,6 +30,7 @@ from handgrad.training.optim import ADAPTIVE
 from handgrad.training.reference import Reference
 
 ADAPTIVE_RATE = 0.01
+HEAVY_BALL_MARGIN = 1.1
 DEFAULT_EPOCHS = 20_000
 # The halving schedule gives up (the run counts as stalled) after this many halvings.
 MAX_HALVINGS = 20
@@ -68,9 +69,13 @@ def plan(config: TrainConfig, reference: Reference, max_row_norm2: float, q: int
     if name == "auto":
         name = "heavy-ball" if full and auto else "gd"
     if name == "heavy-ball":
-        root_kappa = math.sqrt(L / mu)
+        # The optimal parameters put the top direction exactly at the edge of
+        # stability: computed for an L a little above the true one, it stays inside
+        # in floating point, at a cost of a few per cent in rate.
+        L_safe = HEAVY_BALL_MARGIN * L
+        root_kappa = math.sqrt(L_safe / mu)
         momentum = ((root_kappa - 1) / (root_kappa + 1)) ** 2
-        lr, rule = 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2, "heavy ball, 4/(√L+√μ)²"
+        lr, rule = 4.0 / (math.sqrt(L_safe) + math.sqrt(mu)) ** 2, "heavy ball, 4/(√L+√μ)²"
         rule += f", momentum {momentum:.4g}"
     elif name in ADAPTIVE:
         lr, rule = ADAPTIVE_RATE, f"{ADAPTIVE_RATE:g} on standardised targets"
@@ -99,7 +104,9 @@ def plan(config: TrainConfig, reference: Reference, max_row_norm2: float, q: int
     # epochs while it converges: a stall is judged over a window longer than that.
     # A mini-batch run's loss is noisy in the same way until its average settles.
     swing = max(momentum, 0.0 if full else 0.9)
-    patience = config.n_iter_no_change + math.ceil(3 / (1 - math.sqrt(swing)))
+    # Capped: with β near 1 (κ beyond reach) a stall must still end the run.
+    window = math.ceil(3 / (1 - math.sqrt(swing)))
+    patience = config.n_iter_no_change + min(window, 19 * config.n_iter_no_change)
     return Plan(
         name,
         lr,
@@ -116,7 +123,7 @@ def plan(config: TrainConfig, reference: Reference, max_row_norm2: float, q: int
 def _max_epochs(config: TrainConfig, lr: float, mu: float, momentum: float) -> int:
     """The epoch limit: as given, else 20,000, or for full-batch descent with a fixed
     step as many as its slowest direction needs to close a gap of 1e3 down to tol
-    (the loss shrinks by about exp(−2·lr·μ/(1 − β)) per epoch), up to a million:
+    (the loss shrinks by about exp(−2·lr·μ/(1 − β)) per epoch), up to 200,000:
     full-batch epochs cost O(n²p) on the statistics, and the tol and stall rules stop
     a run long before when it gets there sooner."""
     if config.max_epochs is not None:
@@ -126,7 +133,7 @@ def _max_epochs(config: TrainConfig, lr: float, mu: float, momentum: float) -> i
         return DEFAULT_EPOCHS
     tol = config.tol if config.tol else 1e-10
     needed = math.log(1e3 / tol) * (1 - momentum) / (lr * mu)
-    return int(min(max(DEFAULT_EPOCHS, math.ceil(needed)), 1_000_000))
+    return int(min(max(DEFAULT_EPOCHS, math.ceil(needed)), 200_000))
 
 
 class Schedule:
