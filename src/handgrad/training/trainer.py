@@ -132,7 +132,7 @@ class Trainer:
         self.optimum_sse = self.reference.sse * y_units  # (p,)
         self.optimum_mse = float(self.optimum_sse.sum()) / q
         # The MSE of predicting the mean: the scale an exact fit's gap is measured on.
-        self._baseline = float((self.stats.centred.cyy * y_units).sum()) / q
+        self.baseline = float((self.stats.centred.cyy * y_units).sum()) / q
         # Near an exact fit the loss is rounding noise about 0: divergence is judged
         # against at least this fraction of the loss at W = 0, b = 0.
         self._loss_floor = 1e-10 * float((self.stats.yty.numpy() * y_units).sum()) / q
@@ -229,7 +229,7 @@ class Trainer:
 
     def gap(self, train_mse: float) -> float:
         """The relative gap of ``train_mse`` to the closed-form optimum."""
-        return convergence.relative_gap(train_mse, self.optimum_mse, self._baseline)
+        return convergence.relative_gap(train_mse, self.optimum_mse, self.baseline)
 
     def current_gap(self) -> float:
         """The relative gap to the optimum of the model's weights now (from the statistics)."""
@@ -341,41 +341,8 @@ class Trainer:
 
     # --- results --------------------------------------------------------------------
     def metrics(self) -> dict:
-        """Final metrics of the current weights, exact (float64), in original units.
+        """Final metrics of the model's weights, exact (float64), in original units
+        (``results.final_metrics``)."""
+        from handgrad.training.results import final_metrics
 
-        ``per_target`` lists each target's MSE and R² on every split; ``converged`` says
-        whether the train MSE is within ``convergence.CONVERGED_GAP`` of the optimum.
-        """
-        data, ref = self.data, self.reference
-        out, per_target = {}, [{"name": name} for name in data.target_names]
-        for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
-            if split is None:
-                out[f"{name}_mse"], out[f"r2_{name}"] = None, None
-                continue
-            sse = sse_per_target(split.X, split.Y, *self.weights, self._y_scale, exact=True)
-            out[f"{name}_mse"], out[f"r2_{name}"] = mse_and_r2(sse, split.sst, split.n_samples)
-            for j, target in enumerate(per_target):
-                mse, r2 = mse_and_r2(sse[j : j + 1], split.sst[j : j + 1], split.n_samples)
-                target[f"{name}_mse"], target[f"r2_{name}"] = mse, r2
-        train = data.train
-        sse_opt = sse_per_target(train.X, train.Y, ref.W, ref.b, self._y_scale, exact=True)
-        optimum = float(sse_opt.sum()) / train.n_samples
-        out["optimum_train_mse"] = optimum
-        out["gap_to_optimum"] = convergence.relative_gap(out["train_mse"], optimum, self._baseline)
-        out["converged"] = convergence.converged(out["gap_to_optimum"])
-        out["optimum_unique"] = ref.unique
-        out["condition_number"] = ref.condition_number
-        out["epochs"] = self.epoch
-        out["best_epoch"] = self.best_epoch
-        out["stop_reason"] = self.stop_reason
-        out["train_seconds"] = self.train_seconds
-        out["optimizer"] = self.plan.optimizer
-        out["momentum"] = self.plan.momentum
-        out["learning_rate"] = self.learning_rate
-        out["learning_rate_rule"] = self.plan.rule
-        out["scheduler"] = self.plan.scheduler
-        out["path"] = f"{self.path.name}" + (
-            f" ({self.config.grad})" if self.path.name == "chained" else ""
-        )
-        out["per_target"] = per_target
-        return out
+        return final_metrics(self)
