@@ -110,12 +110,12 @@ def run(quick: bool):
     from benchmarks.timing import Result
 
     seeds = (0,) if quick else range(5)
-    names = ("linnerud", "diabetes") if quick else DATA
+    names = ("linnerud",) if quick else DATA
     results = []
     for name in names:
         data = dataset(name)
         with tempfile.TemporaryDirectory() as folder:
-            for batch in (None,) if quick and name == "diabetes" else BATCHES:
+            for batch in BATCHES:
                 for optimizer, momentum in OPTIMIZERS:
                     runs = []
                     for seed in seeds:
