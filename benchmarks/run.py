@@ -39,6 +39,7 @@ from benchmarks import (
     fig4_time_to_solution,
     fig5_minibatch,
     fig6_memory,
+    fig7_convergence,
     fig8_startup,
 )
 from benchmarks.timing import Result, load_average, machine, pin_threads
@@ -50,6 +51,7 @@ FIGURES = [
     fig4_time_to_solution,
     fig5_minibatch,
     fig6_memory,
+    fig7_convergence,
     fig8_startup,
 ]
 
@@ -86,6 +88,8 @@ def amount(value: float, unit: str) -> str:
         return "n/a"
     if unit == "bytes":
         return f"{value / 2**20:.1f} MiB"
+    if unit == "gap":  # figure 7: a relative gap to the optimum, not a time
+        return f"{value:.2e}"
     for scale, name in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
         if value >= scale:
             return f"{value / scale:.3g} {name}"

@@ -28,6 +28,7 @@ FIGURES = {
     "4 time to solution",
     "5 mini-batch",
     "6 memory",
+    "7 convergence",
     "8 start-up",
 }
 

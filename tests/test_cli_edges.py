@@ -175,28 +175,16 @@ def test_no_guess_for_an_unrelated_file(tmp_path, monkeypatch, capsys):
 
 
 # --- progress ------------------------------------------------------------------------------
-def _stop_epoch(losses, config) -> int:
-    """Where the trainer's tol rule stops on ``losses`` (its rule, restated)."""
-    best, bad = float("inf"), 0
-    for epoch, loss in enumerate(losses, 1):
-        if epoch == 1 or loss < best - config.tol * abs(best):
-            best, bad = loss, 0
-        else:
-            bad += 1
-        if bad >= config.n_iter_no_change:
-            return epoch
-    return len(losses)
-
-
-def test_the_expected_total_is_where_a_geometric_descent_stops():
-    config = TrainConfig()
-    losses = [100.0 + 50.0 * 0.99**k for k in range(5000)]
-    stop = _stop_epoch(losses, config)
+def test_the_expected_total_is_where_a_geometric_descent_reaches_tol():
+    tol = 1e-7
+    gaps = [0.5 * 0.99**k for k in range(5000)]
+    stop = next(k for k, gap in enumerate(gaps, 1) if gap <= tol)  # the trainer's rule
     for epoch in (100, 300, 1000):
-        estimate = expected_epochs(losses[:epoch], epoch, config)
+        estimate = expected_epochs(gaps[:epoch], epoch, tol, 20_000)
         assert abs(estimate - stop) <= 0.02 * stop, (epoch, estimate, stop)
+    assert expected_epochs(gaps[:100], 100, tol, 500) == 500  # never past the limit
     noisy = [1.0, 3.0, 2.0] * 30
-    assert expected_epochs(noisy, len(noisy), config) is None
+    assert expected_epochs(noisy, len(noisy), tol, 20_000) is None
 
 
 class Terminal(io.StringIO):
@@ -205,16 +193,23 @@ class Terminal(io.StringIO):
 
 
 def test_the_bar_of_a_converged_run_ends_full(tmp_path):
-    config = TrainConfig()
     stream = Terminal()
-    progress = Progress(config, 0, quiet=False, file=stream)
-    trainer = SimpleNamespace(epoch=0, history={"train_mse": []}, stop_reason=None)
+    trainer = SimpleNamespace(
+        epoch=0,
+        history={"train_mse": []},
+        stop_reason=None,
+        plan=SimpleNamespace(tol=1e-7),
+        max_epochs=20_000,
+        config=TrainConfig(),
+        gap=lambda mse: (mse - 100.0) / 100.0,
+    )
+    progress = Progress(trainer, 0, quiet=False, file=stream)
     for k in range(700):
         trainer.epoch = k + 1
         trainer.history["train_mse"].append(100.0 + 50.0 * 0.98**k)
         progress(trainer)
     assert progress.bar.total < 2000  # the expected end, not --epochs (20000)
-    trainer.stop_reason = "tol"
+    trainer.stop_reason = "converged"
     progress.close(trainer)
     assert progress.bar.n == progress.bar.total == 700
     assert "100%" in stream.getvalue().split("\r")[-1]
@@ -226,7 +221,7 @@ def test_resuming_a_converged_run_says_it_is_finished(finished, monkeypatch, cap
     before = (finished / "run" / "metrics.json").read_text()
     assert main(["train", "--resume", "run", "--epochs", "100000"]) == 2
     err = capsys.readouterr().err
-    assert "run is finished: the loss stopped improving at epoch" in err
+    assert "run is finished: it reached the optimum at epoch" in err
     assert (finished / "run" / "metrics.json").read_text() == before  # nothing rewritten
 
 

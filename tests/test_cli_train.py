@@ -32,11 +32,11 @@ def test_train_writes_every_file_of_the_run_directory(diabetes_run):
     for key in ("train_mse", "test_mse", "r2_train", "r2_test", "optimum_train_mse"):
         assert isinstance(metrics[key], float)
     assert 0 <= metrics["gap_to_optimum"] < 1e-4
-    assert metrics["epochs"] == len(metrics["history"]["train_mse"]) > 100
+    assert metrics["epochs"] == len(metrics["history"]["train_mse"]) > 50
     assert 0 < metrics["train_seconds"] < 60
     assert metrics["path"] == "stats"
     config = json.loads((diabetes_run / "config.json").read_text())
-    assert config["source"] == {"dataset": "diabetes"} and config["config"]["lr_step_size"]
+    assert config["source"] == {"dataset": "diabetes"} and "lr_step_size" in config["config"]
 
 
 def test_tensorboard_holds_the_losses_rate_and_gradient_norm(diabetes_run):

@@ -9,32 +9,24 @@ import sys
 EVERY = 25
 
 
-def expected_epochs(losses: list[float], epoch: int, config) -> int | None:
-    """The epoch at which the run will most likely stop (at most ``config.max_epochs``),
-    or None when the losses do not tell.
+def expected_epochs(gaps: list[float], epoch: int, tol: float, max_epochs: int) -> int | None:
+    """The epoch at which the run will most likely stop (at most ``max_epochs``), or None
+    when the gaps do not tell.
 
-    Full-batch descent on a quadratic loss improves it by a roughly constant factor ρ per
-    epoch, so the improvement over the last window, compared with the one before, gives
-    ρ, and with it the epoch from which ``n_iter_no_change`` epochs in a row improve the
-    loss by less than ``tol`` times the loss: the stopping rule. Without a clear decay
-    (noisy mini-batches, a loss at its rounding floor, early stopping on the validation
-    loss) the losses do not tell.
+    ``gaps`` are the train MSE's relative gaps to the closed-form optimum, epoch by
+    epoch. Descent on a quadratic loss shrinks the gap by a roughly constant factor ρ per
+    epoch, so the last window gives ρ, and with it the epoch at which the gap falls below
+    ``tol``: the trainer's rule for "converged". Without a clear decay (noisy
+    mini-batches, a gap at its rounding floor) the gaps do not tell.
     """
-    if config.early_stopping or len(losses) < 2 * EVERY + 1 or config.tol <= 0:
+    if len(gaps) < EVERY + 1 or tol <= 0:
         return None
-    older = losses[-2 * EVERY - 1] - losses[-EVERY - 1]
-    recent = losses[-EVERY - 1] - losses[-1]
+    older, recent = gaps[-EVERY - 1], gaps[-1]
     if not (math.isfinite(older) and math.isfinite(recent) and 0 < recent < older):
         return None
-    rate = (recent / older) ** (1 / EVERY)  # ρ, the improvement's decay per epoch
-    per_epoch = recent * (1 - rate) / (1 - rate**EVERY)  # the latest epoch's improvement
-    # k epochs from now, the next n_iter_no_change epochs improve the loss by
-    # per_epoch ρ^k (ρ + ρ² + ... + ρ^N); the run stops once that is below tol * loss.
-    patience = config.n_iter_no_change
-    window = per_epoch * rate * (1 - rate**patience) / (1 - rate)
-    threshold = config.tol * abs(losses[-1])
-    left = math.log(threshold / window) / math.log(rate) if window > threshold else 0
-    return min(config.max_epochs, epoch + math.ceil(left) + patience)
+    rate = (recent / older) ** (1 / EVERY)  # ρ, the gap's decay per epoch
+    left = math.log(tol / recent) / math.log(rate) if recent > tol else 0
+    return min(max_epochs, epoch + math.ceil(left))
 
 
 class Progress:
@@ -46,14 +38,17 @@ class Progress:
     1000 and every 1000 after; nothing with ``quiet``.
     """
 
-    def __init__(self, config, start: int, quiet: bool, file=None) -> None:
-        self.config, self.quiet = config, quiet
+    def __init__(self, trainer, start: int, quiet: bool, file=None) -> None:
+        self.quiet = quiet
+        self.tol, self.max_epochs = trainer.plan.tol, trainer.max_epochs
+        # On the validation loss, the stop is not where the train gap says.
+        self.estimate = not trainer.config.early_stopping
         self.file = sys.stderr if file is None else file
         self.bar = None
         if not quiet and self.file.isatty():
             from tqdm import tqdm
 
-            total = max(config.max_epochs, start)
+            total = max(self.max_epochs, start)
             self.bar = tqdm(total=total, initial=start, unit="epoch", file=self.file)
 
     def __call__(self, trainer) -> None:
@@ -62,10 +57,12 @@ class Progress:
         epoch, losses = trainer.epoch, trainer.history["train_mse"]
         if self.bar is not None:
             self.bar.update(epoch - self.bar.n)
-            if epoch % EVERY == 0:
-                expected = expected_epochs(losses, epoch, self.config)
+            if epoch % EVERY == 0 and self.estimate:
+                gaps = [trainer.gap(loss) for loss in losses[-EVERY - 1 :]]
+                expected = expected_epochs(gaps, epoch, self.tol, self.max_epochs)
                 if expected is not None:  # else the last estimate stands
                     self.bar.total = max(expected, epoch + 1)
+            if epoch % EVERY == 0:
                 self.bar.set_postfix_str(f"train MSE {losses[-1]:.6g}", refresh=False)
         elif epoch in (1, 10, 100) or epoch % 1000 == 0:
             print(f"epoch {epoch:>6d}  train MSE {losses[-1]:.6g}", file=self.file, flush=True)
@@ -74,7 +71,8 @@ class Progress:
         """End the bar; a run that stopped by itself ends it at 100 %, at its last epoch."""
         if self.bar is None:
             return
-        if trainer is not None and trainer.stop_reason in ("tol", "early_stopping", "max_epochs"):
+        stopped = ("converged", "tol", "early_stopping", "max_epochs")
+        if trainer is not None and trainer.stop_reason in stopped:
             self.bar.update(trainer.epoch - self.bar.n)
             self.bar.total = trainer.epoch
             self.bar.refresh()

@@ -79,8 +79,12 @@ def check_unfinished(run_dir: RunDirectory, epochs: int | None) -> None:
     reason = metrics.get("stop_reason") if metrics else None
     done = metrics.get("epochs") if metrics else None
     where = run_dir.path
-    if reason in ("tol", "early_stopping"):
-        why = "the loss stopped improving" if reason == "tol" else "early stopping ended it"
+    if reason in ("converged", "tol", "early_stopping"):
+        why = {
+            "converged": "it reached the optimum",
+            "tol": "the loss stopped improving",
+            "early_stopping": "early stopping ended it",
+        }[reason]
         raise UserError(
             f"{where} is finished: {why} at epoch {done}, so there is nothing to resume. "
             f"Its model is in {where / 'model'}; for another run, leave out --resume."

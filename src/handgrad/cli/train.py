@@ -99,8 +99,9 @@ def add_parser(subparsers):
     fit.add_argument(
         "--optimizer",
         choices=cfg.OPTIMIZERS,
-        default="gd",
-        help="'gd' = w <- w - lr*grad, or a torch.optim optimizer (default: %(default)s)",
+        default="auto",
+        help="'auto' (default): heavy ball with the optimal rate and momentum for full "
+        "batch, else 'gd'; 'gd' = w <- w - lr*grad; or a torch.optim optimizer",
     )
     fit.add_argument(
         "--momentum",
@@ -114,29 +115,31 @@ def add_parser(subparsers):
     fit.add_argument(
         "--scheduler",
         choices=cfg.SCHEDULERS,
-        default="none",
-        help="learning-rate schedule from torch.optim.lr_scheduler (default: %(default)s)",
+        default="auto",
+        help="learning-rate schedule: 'auto' (default) halves the rate on a stall of "
+        "mini-batch descent; or one of torch.optim.lr_scheduler's",
     )
     fit.add_argument(
         "--lr-step-size",
         type=types.positive_int,
-        default=1000,
+        default=None,
         metavar="EPOCHS",
-        help="--scheduler step: epochs between decays (default: %(default)s)",
+        help="--scheduler step: epochs between decays (default: 1000)",
     )
     fit.add_argument(
         "--lr-gamma",
         type=types.positive_float,
         default=None,
         metavar="FACTOR",
-        help="decay factor in (0, 1] (default: 0.1 for step and plateau, 0.999 for exponential)",
+        help="decay factor in (0, 1] of a decaying --scheduler "
+        "(default: 0.1 for step and plateau, 0.999 for exponential)",
     )
     fit.add_argument(
         "--tol",
         type=types.non_negative_float,
-        default=1e-7,
-        help="relative loss improvement below which an epoch counts as stalled "
-        "(default: %(default)s)",
+        default=None,
+        help="stop within this relative gap of the optimum (default: 1e-7 full batch, "
+        "1e-10 with --dtype float64, 1e-4 mini-batch)",
     )
     fit.add_argument(
         "--patience",
@@ -227,10 +230,25 @@ def add_parser(subparsers):
     return p
 
 
+def _flag(setting: str, value) -> str:
+    """A setting as typed on the command line: "--momentum 0.9", or the flag alone."""
+    flag = "--" + setting.replace("_", "-")
+    if value is None or value is True:
+        return flag
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+
+
 def config_from_args(args) -> cfg.TrainConfig:
+    config = _config_from_args(args)
+    for ignored in cfg.ignored_settings(config):  # a flag that would do nothing
+        raise UserError(ignored.message(_flag))
+    return config
+
+
+def _config_from_args(args) -> cfg.TrainConfig:
     return cfg.check(
         cfg.TrainConfig(
-            max_epochs=args.epochs or cfg.TrainConfig.max_epochs,
+            max_epochs=args.epochs,
             learning_rate=args.lr,
             batch_size=args.batch_size,
             optimizer=args.optimizer,
@@ -246,7 +264,7 @@ def config_from_args(args) -> cfg.TrainConfig:
             test_fraction=args.test_fraction,
             seed=args.seed,
             standardize=not args.no_standardize,
-            standardize_targets=args.standardize_targets,
+            standardize_targets=args.standardize_targets or None,
             grad=args.grad,
             path=args.path,
             device=args.device,
@@ -364,7 +382,7 @@ def execute(
     from handgrad.runs.outputs import save_progress, summary, write_results
     from handgrad.training import DivergedError
 
-    progress = Progress(trainer.config, trainer.epoch, quiet)
+    progress = Progress(trainer, trainer.epoch, quiet)
     stop = {"signal": None}
     last = {"time": time.monotonic(), "logged": logged}
 
@@ -408,6 +426,10 @@ def execute(
             file=sys.stderr,
         )
         return 128 + stop["signal"]
+    if not metrics["converged"]:  # one line, shown by the CLI's warning handler
+        from handgrad.training.convergence import NotConvergedWarning, advice
+
+        warnings.warn(advice(metrics, trainer), NotConvergedWarning, stacklevel=1)
     if not quiet:
         n, p = len(trainer.data.feature_names), len(trainer.data.target_names)
         print(

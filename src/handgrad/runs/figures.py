@@ -32,13 +32,18 @@ def draw(job: dict) -> None:
     """Draw the figures a run's ``job`` describes (plain data, so that it travels as JSON).
 
     ``job["loss"]``: the keyword arguments of ``loss_curves``; ``job["scatter"]``: those of
-    ``predicted_vs_true``, or None when there is no such figure (several targets).
+    ``predicted_vs_true``, with the arrays as nested lists.
     """
     loss_curves(**(job["loss"] | {"path": Path(job["loss"]["path"])}))
-    if job.get("scatter"):
-        scatter = job["scatter"]
-        y_true, y_pred = np.asarray(scatter["y_true"]), np.asarray(scatter["y_pred"])
-        predicted_vs_true(y_true, y_pred, scatter["name"], scatter["split"], Path(scatter["path"]))
+    scatter = job["scatter"]
+    predicted_vs_true(
+        np.asarray(scatter["Y_true"]),
+        np.asarray(scatter["Y_pred"]),
+        scatter["names"],
+        scatter["r2"],
+        scatter["split"],
+        Path(scatter["path"]),
+    )
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -83,17 +88,46 @@ def loss_curves(history: dict[str, list], optimum: float | None, path: Path) -> 
     _save(fig, path)
 
 
-def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, name: str, split: str, path: Path):
-    """Scatter of predictions against targets for one target, with the line y = x."""
-    fig = Figure(figsize=(4.8, 4.8))
-    ax = fig.subplots()
-    fig.subplots_adjust(left=0.16, right=0.96, bottom=0.12, top=0.92)
-    ax.scatter(y_true, y_pred, s=12, alpha=0.7)
-    low = float(min(y_true.min(), y_pred.min()))
-    high = float(max(y_true.max(), y_pred.max()))
-    ax.plot([low, high], [low, high], color="gray", linestyle="--", label="ŷ = y")
-    ax.set_xlabel(f"true {name}")
-    ax.set_ylabel(f"predicted {name}")
-    ax.set_title(f"Predicted against true ({split} split)")
-    ax.legend()
+# Panels in predicted_vs_true.png at most: beyond, the targets with the lowest R².
+MAX_PANELS = 12
+
+
+def predicted_vs_true(
+    Y_true: np.ndarray,
+    Y_pred: np.ndarray,
+    names: list[str],
+    r2: list[float | None],
+    split: str,
+    path: Path,
+) -> None:
+    """One scatter panel per target, predictions against targets with the line y = x, in
+    a grid of up to 4 columns. Beyond ``MAX_PANELS`` targets, the ones with the lowest
+    R² are drawn, and the title says so."""
+    p = Y_true.shape[1]
+    order = list(range(p))
+    if p > MAX_PANELS:
+        key = [(v if v is not None and math.isfinite(v) else math.inf) for v in r2]
+        order = sorted(order, key=lambda j: key[j])[:MAX_PANELS]
+    columns = min(len(order), 4)
+    rows = math.ceil(len(order) / columns)
+    fig = Figure(figsize=(3.6 * columns + 0.6, 3.6 * rows + 0.5))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    top = 1 - 0.45 / (3.6 * rows + 0.5)  # room for the title, whatever the grid's height
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=top, wspace=0.35, hspace=0.4)
+    for ax, j in zip(axes.flat, order, strict=False):
+        y_true, y_pred = Y_true[:, j], Y_pred[:, j]
+        ax.scatter(y_true, y_pred, s=10, alpha=0.7)
+        low = float(min(y_true.min(), y_pred.min()))
+        high = float(max(y_true.max(), y_pred.max()))
+        ax.plot([low, high], [low, high], color="gray", linestyle="--", label="ŷ = y")
+        ax.set_xlabel(f"true {names[j]}")
+        ax.set_ylabel(f"predicted {names[j]}")
+        if r2[j] is not None and math.isfinite(r2[j]):
+            ax.set_title(f"{names[j]}: R² {r2[j]:.3f}", fontsize=10)
+    for ax in list(axes.flat)[len(order) :]:
+        ax.axis("off")
+    title = f"Predicted against true ({split} split)"
+    if p > MAX_PANELS:
+        title += f": the {MAX_PANELS} targets of {p} with the lowest R²"
+    fig.suptitle(title)
     _save(fig, path)

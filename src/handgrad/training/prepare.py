@@ -110,7 +110,7 @@ def prepare(dataset: Dataset, config: TrainConfig) -> Prepared:
     mean, std, low, high = column_moments(X_train)
     x_scaler = Standardizer.from_moments(mean, std) if config.standardize else None
     x_scaler = x_scaler or Standardizer.identity(n)
-    y_scaler = Standardizer.fit(Y_train) if config.standardize_targets else None
+    y_scaler = Standardizer.fit(Y_train) if config.resolved_standardize_targets else None
     y_scaler = y_scaler or Standardizer.identity(p)
     names = dataset.feature_names
     constant = tuple(name for name, same in zip(names, low == high, strict=True) if same)
