@@ -296,7 +296,8 @@ def test_a_resume_after_kill_9_logs_each_step_once(tmp_path):
 def _job(folder: Path, name: str) -> dict:
     history = {"train_mse": [3.0, 2.0, 1.5], "val_mse": [float("nan")] * 3}
     history["test_mse"] = [4.0, 3.0, 2.5]
-    scatter = {"y_true": [1.0, 2.0, 3.0], "y_pred": [1.1, 1.9, 3.2], "name": "y", "split": "test"}
+    scatter = {"Y_true": [[1.0], [2.0], [3.0]], "Y_pred": [[1.1], [1.9], [3.2]], "names": ["y"]}
+    scatter |= {"r2": [0.97], "split": "test"}
     return {
         "loss": {"history": history, "optimum": 1.0, "path": str(folder / f"{name}-loss.png")},
         "scatter": scatter | {"path": str(folder / f"{name}-scatter.png")},

@@ -82,15 +82,18 @@ def lstsq_mse(X, Y) -> float:
 
 
 def descent_mse(X, Y, epochs, standardize=True, standardize_targets=False) -> tuple[float, float]:
-    """Plain full-batch descent from 0 at 1/L for ``epochs`` steps, in float64 NumPy,
-    written from the maths alone: (final train MSE in the targets' units, 1/L)."""
+    """Plain full-batch descent from 0 at 2/(L + μ) for ``epochs`` steps, in float64 NumPy,
+    written from the maths alone: (final train MSE in the targets' units, the rate).
+    L and μ are the largest and smallest eigenvalues of the Hessian: 2/(L + μ) is the
+    constant rate that contracts the slowest and the fastest direction alike."""
     mx, sx = (X.mean(0), X.std(0)) if standardize else (0.0, 1.0)
     my, sy = (Y.mean(0), Y.std(0)) if standardize_targets else (0.0, 1.0)
     A = np.c_[(X - mx) / np.where(sx == 0, 1.0, sx), np.ones(len(X))]
     B = (Y - my) / sy
     q = len(A)
     H = (2.0 / q) * A.T @ A  # the Hessian of (1/q)‖Aθ − B‖² for each column of θ
-    rate = 1.0 / np.linalg.eigvalsh(H)[-1]
+    eigenvalues = np.linalg.eigvalsh(H)
+    rate = 2.0 / (eigenvalues[-1] + eigenvalues[0])
     theta = np.zeros((A.shape[1], B.shape[1]))
     for _ in range(epochs):
         theta -= rate * (2.0 / q) * A.T @ (A @ theta - B)
@@ -203,7 +206,7 @@ def test_train_options_end_where_the_maths_says(tmp_path, flags, expect):
     assert metrics["gap_to_optimum"] == pytest.approx(gap, rel=1e-3, abs=10 * rel)
     if "converged" in metrics:  # issue 10: a run far from the optimum says so
         assert metrics["converged"] == (gap < 1e-3)
-    if expect == "optimum":  # full batch at 1/L to the stopping rule: at the optimum
+    if expect == "optimum":  # full batch by default, to the stopping rule: at the optimum
         assert gap < 1e-4
     elif expect == "descent":  # a fixed number of plain steps: exactly where descent is
         standardize = "--no-standardize" not in flags

@@ -69,15 +69,15 @@ def test_predicted_vs_true_has_one_panel_per_target(scaled_run):
 
 def test_beyond_the_panel_limit_the_weakest_targets_are_drawn(tmp_path, monkeypatch):
     drawn = {}
-    original = figures.plt.subplots
+    original = figures.Figure.subplots
 
-    def spy(rows, columns, **kwargs):
+    def spy(fig, rows, columns, **kwargs):
         drawn["grid"] = (rows, columns)
-        fig, axes = original(rows, columns, **kwargs)
+        axes = original(fig, rows, columns, **kwargs)
         drawn["axes"] = axes
-        return fig, axes
+        return axes
 
-    monkeypatch.setattr(figures.plt, "subplots", spy)
+    monkeypatch.setattr(figures.Figure, "subplots", spy)
     p = figures.MAX_PANELS + 5
     rng = np.random.default_rng(0)
     Y = rng.standard_normal((40, p))

@@ -15,18 +15,19 @@ def expected_epochs(gaps: list[float], epoch: int, tol: float, max_epochs: int) 
 
     ``gaps`` are the train MSE's relative gaps to the closed-form optimum, epoch by
     epoch. Descent on a quadratic loss shrinks the gap by a roughly constant factor ρ per
-    epoch, so the last window gives ρ, and with it the epoch at which the gap falls below
-    ``tol``: the trainer's rule for "converged". Without a clear decay (noisy
+    epoch; with momentum the gap may swing, but its envelope shrinks so. The largest gap
+    of each of the last two windows gives ρ, and with it the epoch at which the gap falls
+    below ``tol``: the trainer's rule for "converged". Without a clear decay (noisy
     mini-batches, a gap at its rounding floor) the gaps do not tell.
     """
-    if len(gaps) < EVERY + 1 or tol <= 0:
+    if len(gaps) < 2 * EVERY or tol <= 0:
         return None
-    older, recent = gaps[-EVERY - 1], gaps[-1]
+    older, recent = max(gaps[-2 * EVERY : -EVERY]), max(gaps[-EVERY:])
     if not (math.isfinite(older) and math.isfinite(recent) and 0 < recent < older):
         return None
-    rate = (recent / older) ** (1 / EVERY)  # ρ, the gap's decay per epoch
-    left = math.log(tol / recent) / math.log(rate) if recent > tol else 0
-    return min(max_epochs, epoch + math.ceil(left))
+    rate = (recent / older) ** (1 / EVERY)  # ρ, the envelope's decay per epoch
+    left = math.log(tol / gaps[-1]) / math.log(rate) if gaps[-1] > tol else 0
+    return min(max_epochs, epoch + max(0, math.ceil(left)))
 
 
 class Progress:
@@ -58,7 +59,7 @@ class Progress:
         if self.bar is not None:
             self.bar.update(epoch - self.bar.n)
             if epoch % EVERY == 0 and self.estimate:
-                gaps = [trainer.gap(loss) for loss in losses[-EVERY - 1 :]]
+                gaps = [trainer.gap(loss) for loss in losses[-2 * EVERY :]]
                 expected = expected_epochs(gaps, epoch, self.tol, self.max_epochs)
                 if expected is not None:  # else the last estimate stands
                     self.bar.total = max(expected, epoch + 1)
