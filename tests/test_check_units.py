@@ -131,3 +131,39 @@ def test_zero_dim_inputs_and_outputs():
 def test_non_contiguous_inputs():
     X = torch.randn(3, 4, dtype=torch.float64).T
     assert handgrad.check(handgrad.Linear, X, *tensors((3, 2), (2,))).ok
+
+
+def test_a_factor_that_is_one_over_a_scalar_argument_says_so():
+    text = describe_factor(2.0, scalars=[(0.5, "input 1 (alpha)")])
+    assert text == "2 (= 1/0.5, with 0.5 = input 1 (alpha))"
+    assert describe_factor(1 / 3, scalars=[(3.0, "input 1 (k)")]) == "1/3 (with 3 = input 1 (k))"
+
+
+def test_a_function_passed_as_its_apply_is_checked_as_the_function():
+    # gradcheck users pass MyFunction.apply; through apply, autograd would sum the
+    # unsummed bias gradient itself and hide the bug.
+    import torch
+
+    import handgrad
+    from gallery import LinearUnsummedBias, _linear_backward
+
+    function = _linear_backward(LinearUnsummedBias)
+    X, W, b = torch.randn(6, 4), torch.randn(4, 3), torch.randn(3)
+    report = handgrad.check(function.apply, X, W, b)
+    assert report.verdict == "WRONG"
+    assert "input 2 (b): wrong-shape" in str(report)
+
+
+def test_an_error_in_the_users_code_names_its_line(tmp_path):
+    from handgrad.checking.analytic import describe_error
+
+    module = tmp_path / "crashy_module.py"
+    module.write_text("def f(x):\n    a, b = (x,)\n    return a\n")
+    namespace: dict = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    try:
+        namespace["f"](1)
+    except ValueError as error:
+        text = describe_error(error)
+    assert text.startswith("ValueError: not enough values to unpack")
+    assert text.endswith("(at crashy_module.py:2)")

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +34,24 @@ class Attempt:
 
 
 def describe_error(error: BaseException) -> str:
-    """``"TypeError: first line of the message"``: enough to act on, in one line."""
+    """``"TypeError: first line of the message (at myfuncs.py:12)"``: enough to act on,
+    in one line. The place is the innermost line of the user's own code in the
+    traceback (not torch's, not handgrad's), where there is one."""
     lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    place = _user_frame(error)
+    return f"{text} (at {place})" if place else text
+
+
+_LIBRARIES = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
+
+
+def _user_frame(error: BaseException) -> str | None:
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = os.path.abspath(frame.filename)
+        if not path.startswith(_LIBRARIES) and not frame.filename.startswith("<"):
+            return f"{os.path.basename(frame.filename)}:{frame.lineno}"
+    return None
 
 
 def direct_backward(

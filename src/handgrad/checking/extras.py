@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch.autograd.gradcheck import GradcheckError
 
 from handgrad.checking.analytic import Attempt, autograd_vjp, describe_error
 from handgrad.checking.outputs import Outputs
@@ -99,14 +100,24 @@ def check_double_backward(
         return ExtraCheck(
             DOUBLE,
             "not applicable",
-            "backward is not differentiable: its gradients carry no graph (computed under "
-            "no_grad, through numpy, or marked @once_differentiable)",
+            "backward is not differentiable: its gradients carry no graph back to the "
+            "inputs (built from tensors saved in forward, which have none, or computed "
+            "under no_grad, through numpy, or marked @once_differentiable)",
         )
     try:
         torch.autograd.gradgradcheck(
             differentiable_outputs(target, outputs), _leaves(inputs, indices), fast_mode=True
         )
-    except Exception as error:  # GradcheckError, or whatever the code under test raises
+    except GradcheckError as error:
+        where = " ".join(str(error).split("\n")[0].split()).rstrip(",")
+        return ExtraCheck(
+            DOUBLE,
+            "failed",
+            f"the second derivatives disagree with finite differences ({where}); the "
+            "usual cause is a tensor computed from an input in forward and saved for "
+            "backward, which carries no graph back to that input: recompute it in backward",
+        )
+    except Exception as error:  # whatever the code under test raises
         return ExtraCheck(DOUBLE, "failed", describe_error(error))
     return ExtraCheck(DOUBLE, "passed")
 

@@ -49,7 +49,9 @@ def describe_factor(factor: float, sizes: Sizes = (), scalars: Scalars = ()) -> 
     text = str(fraction) if fraction is not None else f"{factor:.4g}"
     match = _scalar_match(factor, scalars)
     if match is not None:
-        _, value, label = match
+        how, value, label = match
+        if how == "inverse" and abs(value) < 1:  # 2 = 1/0.5 reads better than 2 (0.5)
+            return f"{text} (= 1/{value:g}, with {value:g} = {label})"
         return f"{text} (with {value:g} = {label})"
     if fraction is None:
         return text

@@ -81,7 +81,15 @@ class Target:
 
 
 def make_target(function: Any, n_inputs: int) -> Target:
-    """Describe ``function``; raise TypeError if it is neither a Function nor callable."""
+    """Describe ``function``; raise TypeError if it is neither a Function nor callable.
+
+    ``MyFunction.apply``, as ``gradcheck`` users pass it, is checked as ``MyFunction``:
+    through ``apply`` autograd would sum an unsummed gradient (a bias's) for it, and the
+    backward could not be called directly to see what it really returns.
+    """
+    owner = getattr(function, "__self__", None)
+    if getattr(function, "__name__", None) == "apply" and is_function_class(owner):
+        function = owner
     if is_function_class(function):
         setup_style = is_setup_context_style(function)
         kind = SETUP_CONTEXT_STYLE if setup_style else CTX_STYLE

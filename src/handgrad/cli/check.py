@@ -57,8 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--domain",
         default="normal",
         metavar="DOMAIN",
-        help=f"where float tensors without their own :DOMAIN are drawn: {', '.join(DOMAINS)} "
-        "(default), or LOW..HIGH; e.g. positive for log and sqrt",
+        help="where float tensors without their own :DOMAIN are drawn: "
+        f"{', '.join(f'{d} (default)' if d == 'normal' else d for d in DOMAINS)}, or "
+        "LOW..HIGH (a negative LOW needs =: --domain=-2..-1); e.g. positive for log and sqrt",
     )
     parser.add_argument(
         "--device",
