@@ -30,7 +30,6 @@ import time
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ISSUE_10 = "issue 10 (restores, convergence, per-target results)"
 
 
 @dataclass
@@ -152,7 +151,7 @@ MUTANTS = [
         "every run reports the least-squares optimum of its training rows (README: demo)",
         "src/handgrad/training/reference.py",
         ["tests/test_cli_train.py", "-k", "lab-problem"],
-        edits=[("theta = torch.from_numpy(", "theta = 1.1 * torch.from_numpy(")],
+        edits=[("    W = (vectors[:, keep] @ ", "    W = 1.1 * (vectors[:, keep] @ ")],
     ),
     Mutant(
         "auto-rate-1/L+10%",
@@ -251,12 +250,10 @@ MUTANTS = [
         ["tests/test_trainer.py", "tests/test_estimator.py", "-k", "diverg"],
         edits=[
             (
-                'self.b.copy_(self.best_b)\n        self.stop_reason = "diverged"',
-                'pass\n        self.stop_reason = "diverged"',
-            ),
-            ("self.W.copy_(self.best_W)\n            pass", "pass\n            pass"),
+                'self._restore_best()\n        self.stop_reason = "diverged"',
+                'self.stop_reason = "diverged"',
+            )
         ],
-        pending=ISSUE_10,
     ),
     Mutant(
         "early-stopping-keeps-last-weights",
@@ -265,11 +262,11 @@ MUTANTS = [
         ["tests/test_trainer.py", "tests/test_estimator.py", "-k", "early_stopping"],
         edits=[
             (
-                'if self.config.early_stopping and self.stop_reason != "interrupted":',
-                "if False:",
+                'if self.stop_reason in ("converged", "tol", "early_stopping"):\n'
+                "            self._restore_best()",
+                'if self.stop_reason in ("converged", "tol", "early_stopping"):\n            pass',
             )
         ],
-        pending=ISSUE_10,
     ),
     Mutant(
         "converged-flag-flipped",
@@ -279,8 +276,6 @@ MUTANTS = [
         append=_JSON_WRAPPER.format(
             body='if "converged" in data:\n            data["converged"] = not data["converged"]'
         ),
-        pending=ISSUE_10,
-        requires="converged",
     ),
     Mutant(
         "per-target-r2+10%",
@@ -292,8 +287,6 @@ MUTANTS = [
             '            for key in [k for k in row if k.startswith("r2")]:\n'
             "                row[key] = 1.1 * row[key] if row[key] is not None else None"
         ),
-        pending=ISSUE_10,
-        requires="per_target",
     ),
 ]
 

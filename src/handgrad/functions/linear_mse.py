@@ -52,7 +52,7 @@ def _residual(X, W, b, Y):
     return torch.addmm(b, X, W) - Y
 
 
-# forward hands the gradient sums to setup_context through this slot: a new-style
+# forward hands the gradient sums to setup_context through this slot: a setup_context-style
 # forward has no ctx, and returning the sums as extra outputs would change the
 # Function's signature. setup_context takes them only if they belong to its output.
 _handoff = threading.local()
