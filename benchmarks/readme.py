@@ -30,6 +30,11 @@ def render(payload: dict) -> str:
         f"{', '.join(m.get('libraries', [])) or 'not reported'}), torch {m['torch']}, "
         f"Python {m['python']}; 1-minute load {load:.1f} at the start"
         + (" (a --quick run)" if payload.get("quick") else "")
+        + (
+            f" (at their quick size: {', '.join(payload['quick_for'])})"
+            if payload.get("quick_for") and not payload.get("quick")
+            else ""
+        )
         + ". Medians of interleaved rounds, (min–max); *loaded*: the load average "
         "exceeded the cores while the figure ran, so other work shared the CPU.",
         "",

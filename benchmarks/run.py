@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="run only the figure modules whose name contains NAME (repeatable)",
     )
+    parser.add_argument(
+        "--quick-for",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="in a full run, run the figures whose name contains NAME at their quick "
+        "size (repeatable); their rows say so",
+    )
     return parser
 
 
@@ -202,16 +210,25 @@ def machine_line(info: dict, quick: bool) -> str:
     )
 
 
-def run_figures(modules, quick: bool, cores: int) -> tuple[list[Result], list[str]]:
-    """Run each figure; return its results and the failures, one sentence each."""
+def run_figures(
+    modules, quick: bool, cores: int, quick_for: tuple[str, ...] = ()
+) -> tuple[list[Result], list[str]]:
+    """Run each figure; return its results and the failures, one sentence each.
+
+    Figures named in ``quick_for`` run at their quick size even in a full run, and each
+    of their rows carries a note that says so."""
     results: list[Result] = []
     failures: list[str] = []
     for module in modules:
         name = module.__name__.rsplit(".", 1)[-1]
         print(f"running {name} ...", file=sys.stderr, flush=True)
         before = load_average()
+        small = quick or any(part in name for part in quick_for)
         try:
-            found = module.run(quick)
+            found = module.run(small)
+            if small and not quick:
+                for r in found:
+                    r.notes.append("run at its quick size (--quick-for) in this full run")
         except Exception as error:  # a figure that cannot run fails the run, named
             traceback.print_exc()
             failures.append(f"{name} raised {type(error).__name__}: {error}")
@@ -241,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         modules = [m for m in FIGURES if any(part in m.__name__ for part in args.only)]
     started = time.perf_counter()
-    results, failures = run_figures(modules, args.quick, cores)
+    results, failures = run_figures(modules, args.quick, cores, tuple(args.quick_for))
     print(table(results))
     loaded = [r for r in results if r.loaded]
     warnings = []
@@ -266,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "machine": {**info, "threads_pinned": threads},
         "quick": args.quick,
+        "quick_for": args.quick_for,
         "seconds": time.perf_counter() - started,
         "warnings": warnings,
         "failures": failures,
