@@ -92,3 +92,25 @@ def theta_of(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def sse_from_statistics(stats: Statistics, theta: torch.Tensor) -> torch.Tensor:
     """Each target's SSE (p,) at θ (n+1, p, float64): θⱼᵀSθⱼ − 2θⱼᵀTⱼ + yⱼᵀyⱼ."""
     return (theta * (stats.S @ theta - 2.0 * stats.T)).sum(dim=0) + stats.yty
+
+
+def statistics_from_moments(moments, centre: np.ndarray, scale: np.ndarray) -> Statistics:
+    """S, T and yᵀy of one split in training units, from its streamed moments.
+
+    ``moments`` holds q, μ and the co-moment matrix C of A = [X, Y] in raw units
+    (``data/moments.py``); training units are A' = (A − c) / d, c = ``centre`` and
+    d = ``scale`` (m,). Then, exactly, with δ = μ − c:
+
+        Σᵢ a'ᵢ a'ᵢᵀ = D⁻¹ (C + q δδᵀ) D⁻¹,   Σᵢ a'ᵢ = q δ / d,
+
+    whose blocks are X'ᵀX', X'ᵀY', Y'ᵀY' and the column sums. No pass over the rows.
+    """
+    n, q = moments.n, moments.q
+    delta = moments.mean - centre
+    gram = (moments.C + q * np.outer(delta, delta)) / np.outer(scale, scale)  # (m, m)
+    sums = q * delta / scale  # (m,)
+    S = np.empty((n + 1, n + 1))
+    S[:n, :n], S[:n, n], S[n, :n], S[n, n] = gram[:n, :n], sums[:n], sums[:n], q
+    T = np.vstack([gram[:n, n:], sums[n:]])  # (n+1, p)
+    yty = np.diagonal(gram[n:, n:]).copy()
+    return Statistics(torch.from_numpy(S), torch.from_numpy(T), torch.from_numpy(yty), q)

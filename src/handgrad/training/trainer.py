@@ -24,12 +24,13 @@ import torch
 
 from handgrad.config import TrainConfig
 from handgrad.errors import UserError
-from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse, sse_per_target
+from handgrad.training import passes
+from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse
 from handgrad.training.optim import GradientDescent, make_optimizer, make_scheduler
 from handgrad.training.paths import choose_path
 from handgrad.training.prepare import Prepared, Split
 from handgrad.training.reference import Reference, least_squares
-from handgrad.training.statistics import Statistics, sse_from_statistics, statistics, theta_of
+from handgrad.training.statistics import Statistics, sse_from_statistics, theta_of
 
 # Training stops as diverged once the loss exceeds its best by this factor.
 DIVERGENCE_FACTOR = 1e4
@@ -82,22 +83,21 @@ class Trainer:
     def __init__(self, data: Prepared, config: TrainConfig) -> None:
         self.data, self.config = data, config
         train = data.train
-        self.stats = statistics(train.X, train.Y)
+        n, p = len(data.feature_names), len(data.target_names)
+        # Gathered by prepare's one pass over the data (training/statistics.py).
+        self.stats = train.stats
         self.reference: Reference = least_squares(self.stats)
-        # Held-out splits are evaluated every epoch: from their statistics, in O(n²p),
-        # whenever that is cheaper than a pass over their rows.
+        # Splits are evaluated every epoch: from their statistics, in O(n²p), whenever
+        # that is cheaper than a pass over their rows.
         self._split_stats = {
-            name: statistics(split.X, split.Y)
-            for name, split in (("val", data.val), ("test", data.test))
-            if split is not None and split.X.shape[1] + 1 < split.n_samples
+            split.name: split.stats for split in data.splits if n + 1 < split.n_samples
         }
         self.learning_rate = self._resolve_learning_rate()
-        n, p = train.X.shape[1], train.Y.shape[1]
         self.path = choose_path(config, train.n_samples, n, self.stats)
         self._full_batch = config.batch_size is None or config.batch_size >= train.n_samples
         self._sst_total = float(train.sst.sum())
-        self.W = torch.zeros(n, p, dtype=train.X.dtype, device=train.X.device)
-        self.b = torch.zeros(p, dtype=train.X.dtype, device=train.X.device)
+        self.W = torch.zeros(n, p, dtype=data.dtype, device=data.device)
+        self.b = torch.zeros(p, dtype=data.dtype, device=data.device)
         self.optimizer = make_optimizer(config, [self.W, self.b], self.learning_rate)
         self.scheduler = make_scheduler(config, self.optimizer)
         self.epoch = 0
@@ -147,18 +147,8 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------
     def _batches(self, split: Split):
-        q, size = split.n_samples, self.config.batch_size
-        if size is None or size >= q:
-            yield split.X, split.Y
-            return
-        if self.config.shuffle:
-            generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(q, generator=generator).to(split.X.device)
-        else:
-            order = torch.arange(q, device=split.X.device)
-        for start in range(0, q, size):
-            rows = order[start : start + size]
-            yield split.X.index_select(0, rows), split.Y.index_select(0, rows)
+        config = self.config
+        return passes.batches(split, config.batch_size, config.shuffle, config.seed, self.epoch)
 
     def _train_epoch(self) -> tuple[float, float]:
         """One pass over the training rows.
@@ -168,7 +158,7 @@ class Trainer:
         """
         train, path, W, b = self.data.train, self.path, self.W, self.b
         if self._full_batch:  # the lab's case: one step, nothing to add up
-            loss, grad_W, grad_b = path(train.X, train.Y, W, b)
+            loss, grad_W, grad_b = passes.full_batch(path, train, W, b)
             self._step(grad_W, grad_b)
             return float(loss), gradient_norm(grad_W, grad_b)
         total = 0.0
@@ -196,7 +186,7 @@ class Trainer:
         if stats is not None:
             sse = sse_from_statistics(stats, theta_of(self.W, self.b)) * self._y_scale**2
         else:
-            sse = sse_per_target(split.X, split.Y, self.W, self.b, self._y_scale)
+            sse = passes.split_sse(split, self.W, self.b, self._y_scale)
         return mse_and_r2(sse, split.sst, split.n_samples)
 
     def _record(self, train_loss: float, grad_norm: float) -> tuple[float, float]:
@@ -297,10 +287,10 @@ class Trainer:
             if split is None:
                 out[f"{name}_mse"], out[f"r2_{name}"] = None, None
                 continue
-            sse = sse_per_target(split.X, split.Y, self.W, self.b, self._y_scale, exact=True)
+            sse = passes.split_sse(split, self.W, self.b, self._y_scale, exact=True)
             out[f"{name}_mse"], out[f"r2_{name}"] = mse_and_r2(sse, split.sst, split.n_samples)
         train = data.train
-        sse_opt = sse_per_target(train.X, train.Y, ref.W, ref.b, self._y_scale, exact=True)
+        sse_opt = passes.split_sse(train, ref.W, ref.b, self._y_scale, exact=True)
         optimum = float(sse_opt.sum()) / train.n_samples
         out["optimum_train_mse"] = optimum
         out["gap_to_optimum"] = (out["train_mse"] - optimum) / max(optimum, 1e-300)
