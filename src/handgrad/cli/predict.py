@@ -12,8 +12,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "predict",
         help="predict with a trained model",
-        description="Predict the targets for the rows of a CSV, Parquet or .npz file of "
-        "features, with the model of a 'handgrad train' run.",
+        description="Predict the targets for the rows of a CSV, Parquet, .npz or .npy file "
+        "of features, with the model of a 'handgrad train' run. Large files are streamed.",
     )
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="a run directory")
     p.add_argument("--data", required=True, metavar="FILE", help="features to predict for")
@@ -23,16 +23,13 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from handgrad.data.files import load_prediction_file, write_predictions_csv
+    # Chunk by chunk: a file larger than memory is predicted in bounded memory, and the
+    # output appears (renamed from a temporary file) only once complete.
+    from handgrad.data.predictions import feature_chunks, write_csv_chunks
 
     model = LinearModel.load(RunDirectory(args.model).model)
-    X, _ = load_prediction_file(args.data, model.feature_names, model.target_names)
-    Y = model.predict(X)
-    if args.out is None:
-        import pandas as pd
-
-        pd.DataFrame(Y, columns=list(model.target_names)).to_csv(sys.stdout, index=False)
-    else:
-        write_predictions_csv(args.out, Y, model.target_names)
-        print(f"wrote {len(Y)} predictions to {args.out}", file=sys.stderr)
+    chunks = feature_chunks(args.data, model.feature_names, model.target_names)
+    rows = write_csv_chunks(args.out, map(model.predict, chunks), model.target_names)
+    if args.out is not None:
+        print(f"wrote {rows} predictions to {args.out}", file=sys.stderr)
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import signal
 import sys
 import time
@@ -11,9 +10,9 @@ from pathlib import Path
 
 from handgrad import config as cfg
 from handgrad.cli import argtypes as types
-from handgrad.data.dataset import Dataset
 from handgrad.data.datasets import DATASETS, load_dataset
 from handgrad.data.files import DataWarning
+from handgrad.data.sources import ArraySource, Source
 from handgrad.errors import UserError
 from handgrad.runs.checkpoint import load_checkpoint
 from handgrad.runs.outputs import save_progress, summary, write_results
@@ -35,7 +34,11 @@ def add_parser(subparsers):
     )
     data = p.add_argument_group("data (an embedded data set, or a file of your own)")
     data.add_argument("--dataset", choices=DATASETS, help="embedded data set (default: diabetes)")
-    data.add_argument("--data", metavar="FILE", help="CSV, Parquet or .npz file")
+    data.add_argument(
+        "--data",
+        metavar="FILE",
+        help="CSV, Parquet (file or folder), .npz, or .npy features with --target-file",
+    )
     data.add_argument(
         "--target",
         type=types.columns,
@@ -208,23 +211,15 @@ def source_from_args(args) -> dict:
     }
 
 
-def load_source(source: dict, dtype: str) -> Dataset:
+def load_source(source: dict) -> Source:
+    """The chunk source of the data: an embedded set in memory, or a file, streamed if
+    large (``handgrad.data.stream.open_source``). Its cells are checked as they are read."""
     if "dataset" in source:
         options = {k: v for k, v in source.items() if k != "dataset"}
-        return load_dataset(source["dataset"], **options)
-    from handgrad.data.files import check_fits_dtype, load_training_file
+        return ArraySource.of(load_dataset(source["dataset"], **options))
+    from handgrad.data.stream import open_source
 
-    dataset = load_training_file(
-        source["data"], source["target"], source["features"], source["target_file"]
-    )
-    check_fits_dtype(dataset, dtype)
-    return dataset
-
-
-def fingerprint(dataset: Dataset) -> str:
-    digest = hashlib.sha256(dataset.X.tobytes())
-    digest.update(dataset.Y.tobytes())
-    return digest.hexdigest()
+    return open_source(source["data"], source["target"], source["features"], source["target_file"])
 
 
 def run(args) -> int:
@@ -232,14 +227,13 @@ def run(args) -> int:
         return resume(args)
     config = config_from_args(args)
     source = source_from_args(args)
-    dataset = load_source(source, config.dtype)
-    data = prepare(dataset, config)
+    data = prepare(load_source(source), config)
     trainer = Trainer(data, config)
     run_dir = RunDirectory.create(args.out)
     run_dir.write_config(
-        {"config": config.to_dict(), "source": source, "fingerprint": fingerprint(dataset)}
+        {"config": config.to_dict(), "source": source, "fingerprint": data.fingerprint()}
     )
-    return execute(run_dir, trainer, dataset, args)
+    return execute(run_dir, trainer, args)
 
 
 def resume(args) -> int:
@@ -261,22 +255,22 @@ def resume(args) -> int:
     config = cfg.check(cfg.TrainConfig(**recorded["config"]))
     if args.epochs:
         config = cfg.check(config.replace(max_epochs=args.epochs))
-    dataset = load_source(recorded["source"], config.dtype)
-    if fingerprint(dataset) != recorded["fingerprint"]:
+    data = prepare(load_source(recorded["source"]), config)
+    if data.fingerprint() != recorded["fingerprint"]:
         raise UserError(
             f"the data of {run_dir.path} changed since the run started; resuming would not "
             "continue the same descent. Start a new run."
         )
     state, seconds = load_checkpoint(run_dir.checkpoint)
-    trainer = Trainer(prepare(dataset, config), config)
+    trainer = Trainer(data, config)
     trainer.load_state(state)
     trainer.train_seconds = seconds
     if not args.quiet:
         print(f"resuming {run_dir.path} at epoch {state.epoch}", file=sys.stderr)
-    return execute(run_dir, trainer, dataset, args, logged=0)
+    return execute(run_dir, trainer, args, logged=0)
 
 
-def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, logged=0) -> int:
+def execute(run_dir: RunDirectory, trainer: Trainer, args, logged=0) -> int:
     """Train with checkpoints and signal handling; write the results; print the summary."""
     quiet = args.quiet
     if trainer.data.constant_features:
@@ -326,7 +320,8 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
         progress.close()
     save_progress(run_dir, trainer, last["logged"])
     metrics = trainer.metrics()
-    metrics["data"] = dataset.name
+    name = trainer.data.source.name
+    metrics["data"] = name
     finished = diverged is None and stop["signal"] is None
     write_results(run_dir, trainer, metrics, save_model=finished)
     if diverged is not None:
@@ -342,7 +337,7 @@ def execute(run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, log
     if not quiet:
         n, p = len(trainer.data.feature_names), len(trainer.data.target_names)
         print(
-            f"handgrad train: {dataset.name}: {n} feature{'s' * (n != 1)} -> {p} "
+            f"handgrad train: {name}: {n} feature{'s' * (n != 1)} -> {p} "
             f"target{'s' * (p != 1)}, {trainer.data.train.n_samples} training rows"
         )
         print(summary(metrics, trainer, run_dir))

@@ -49,6 +49,43 @@ class ParquetSource(Source):
     """
 
     def __init__(self, path, target, features=None, chunk_rows: int = CHUNK_ROWS) -> None:
+        schema = self._open(path)
+        table = Table(self.name, [_schema_column(field) for field in schema])
+        targets = files._target_names(table, target, separate=False)
+        chosen = files._feature_names(table, features, targets)
+        for name in chosen + targets:
+            if not _numeric(schema.field(name).type):
+                cells.checked_values(table.column(name), self.name, table.where, "target")
+        self._use(chosen, targets, chunk_rows)
+        if self.n_rows < 2:
+            raise UserError(
+                f"{self.name} has {self.n_rows} data row{'s' * (self.n_rows != 1)}; "
+                "training needs at least 2"
+            )
+
+    @classmethod
+    def for_columns(cls, path, columns, ignore=(), chunk_rows: int = CHUNK_ROWS):
+        """A source whose rows are just ``columns`` (as its "targets"): the features to
+        predict on. Other numeric columns must be among ``ignore`` (the training targets)."""
+        self = cls.__new__(cls)
+        schema = self._open(path)
+        missing = [name for name in columns if name not in schema.names]
+        extra = [
+            field.name
+            for field in schema
+            if field.name not in columns and field.name not in ignore and _numeric(field.type)
+        ]
+        if missing or extra:
+            parts = [f"missing: {', '.join(missing)}"] if missing else []
+            parts += [f"not used by the model: {', '.join(extra)}"] if extra else []
+            raise UserError(
+                f"the columns of {self.name} are not the ones the model was trained on "
+                f"({'; '.join(parts)}); give exactly the features {', '.join(columns)}"
+            )
+        self._use([], list(columns), chunk_rows)
+        return self
+
+    def _open(self, path) -> pa.Schema:
         self.name = os.fspath(path)
         path = Path(path)
         paths = [path]
@@ -64,12 +101,10 @@ class ParquetSource(Source):
                     f"{source} has another schema than {self.files[0][0]}; every file of "
                     f"the folder {self.name} must have the same columns, of the same types"
                 )
-        table = Table(self.name, [_schema_column(field) for field in schema])
-        targets = files._target_names(table, target, separate=False)
-        chosen = files._feature_names(table, features, targets)
-        for name in chosen + targets:
-            if not _numeric(schema.field(name).type):
-                cells.checked_values(table.column(name), self.name, table.where, "target")
+        return schema
+
+    def _use(self, chosen: list[str], targets: list[str], chunk_rows: int) -> None:
+        schema = self.files[0][1].schema_arrow
         self.feature_names, self.target_names = tuple(chosen), tuple(targets)
         self.columns = [*chosen, *targets]
         self.chunk_rows = chunk_rows
@@ -82,11 +117,6 @@ class ParquetSource(Source):
                 self._groups.append((f, g, start))
                 start += meta.row_group(g).num_rows
         self.n_rows = start
-        if self.n_rows < 2:
-            raise UserError(
-                f"{self.name} has {self.n_rows} data row{'s' * (self.n_rows != 1)}; "
-                "training needs at least 2"
-            )
         n = len(chosen)
         floats = {schema.field(c).type for c in self.columns}
         self._dtype = np.float32 if floats == {pa.float32()} else np.float64

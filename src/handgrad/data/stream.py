@@ -65,11 +65,8 @@ def checked_chunk(source: Source, chunk: Chunk, dtype: str) -> None:
         (chunk.X, source.feature_names, "feature"),
         (chunk.Y, source.target_names, "target"),
     ):
-        finite = np.isfinite(M).all(axis=0)
         where = source.file_of(role)
-        for j in np.flatnonzero(~finite):
-            column = cells.from_numbers(names[j], M[:, j])
-            cells.checked_values(column, where, lambda i: f"row {chunk.start + i + 1}", role)
+        check_finite(M, names, where, chunk.start, role)
         if dtype == "float32" and M.dtype == np.float64:
             too_big = np.abs(M).max(axis=0, initial=0.0) > FLOAT32_MAX
             for j in np.flatnonzero(too_big):
@@ -79,6 +76,16 @@ def checked_chunk(source: Source, chunk: Chunk, dtype: str) -> None:
                     f"{chunk.start + i + 1}, beyond the float32 range (about ±3.4e38); "
                     "train with --dtype float64, or rescale the column"
                 )
+
+
+def check_finite(M: np.ndarray, names, source: str, start: int, role: str) -> None:
+    """Raise ``cells.checked_values``'s ``UserError`` for the first column of the rows M
+    (rows ``start`` ..) holding a missing or infinite value; a no-op when all are finite."""
+    if np.isfinite(M).all():
+        return
+    for j in np.flatnonzero(~np.isfinite(M).all(axis=0)):
+        column = cells.from_numbers(names[j], M[:, j])
+        cells.checked_values(column, source, lambda i: f"row {start + i + 1}", role)
 
 
 def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -15,6 +15,7 @@ their order are the same, and so are the iterates.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -137,6 +138,21 @@ class Prepared:
     def splits(self) -> list[Split]:
         return [s for s in (self.train, self.val, self.test) if s is not None]
 
+    def fingerprint(self) -> str:
+        """A digest of the data as trained on, for ``--resume`` to tell changed data.
+
+        It hashes what the moments pass gathered (each split's size, statistics and SST,
+        the standardisers): any change of a value moves them, and it costs no pass.
+        """
+        digest = hashlib.sha256()
+        for split in self.splits:
+            digest.update(f"{split.name}:{split.n_samples}".encode())
+            for tensor in (split.stats.S, split.stats.T, split.stats.yty, split.sst):
+                digest.update(tensor.numpy().tobytes())
+        for scaler in (self.x_scaler, self.y_scaler):
+            digest.update(scaler.mean.numpy().tobytes() + scaler.scale.numpy().tobytes())
+        return digest.hexdigest()
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA, else Apple's MPS, else the CPU. Fails clearly when one is missing."""
@@ -206,7 +222,8 @@ def prepare(data: Dataset | Source, config: TrainConfig) -> Prepared:
             cache={} if cached else None,
         )
 
-    same = train.low == train.high
+    # Constant: a spread that is rounding noise, the rule by which the scaler keeps scale 1.
+    same = std[:n] <= 1e-12 * np.maximum(np.abs(train.mean[:n]), 1.0)
     constant = tuple(name for name, s in zip(source.feature_names, same, strict=True) if s)
     return Prepared(
         train=make(0),
