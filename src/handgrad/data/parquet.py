@@ -1,6 +1,6 @@
 """``ParquetSource``: a Parquet file, or a folder of Parquet files with one schema, streamed.
 
-Each row group is a group of the source; it is read in ``CHUNK_ROWS``-row batches by
+Each row group is a group of the source; it is read in batches of ``chunk_rows_for(m)`` rows by
 ``ParquetFile.iter_batches`` with ``pre_buffer=False``. With pyarrow's default
 (pre-buffering), memory grows with the file: 2.45 GB peak for a 2.39 GB file, against
 166 MB without it (pyarrow 26). The schema (which columns, of which types) is checked
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from handgrad.data import cells, files
 from handgrad.data.cells import Table
-from handgrad.data.sources import CHUNK_ROWS, Chunk, Source
+from handgrad.data.sources import Chunk, Source, chunk_rows_for
 from handgrad.errors import UserError
 
 
@@ -48,7 +48,7 @@ class ParquetSource(Source):
     named, which is an error.
     """
 
-    def __init__(self, path, target, features=None, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(self, path, target, features=None, chunk_rows: int | None = None) -> None:
         schema = self._open(path)
         table = Table(self.name, [_schema_column(field) for field in schema])
         targets = files._target_names(table, target, separate=False)
@@ -64,7 +64,7 @@ class ParquetSource(Source):
             )
 
     @classmethod
-    def for_columns(cls, path, columns, ignore=(), chunk_rows: int = CHUNK_ROWS):
+    def for_columns(cls, path, columns, ignore=(), chunk_rows: int | None = None):
         """A source whose rows are just ``columns`` (as its "targets"): the features to
         predict on. Other numeric columns must be among ``ignore`` (the training targets)."""
         self = cls.__new__(cls)
@@ -107,7 +107,7 @@ class ParquetSource(Source):
         schema = self.files[0][1].schema_arrow
         self.feature_names, self.target_names = tuple(chosen), tuple(targets)
         self.columns = [*chosen, *targets]
-        self.chunk_rows = chunk_rows
+        self.chunk_rows = chunk_rows or chunk_rows_for(len(self.columns))
         # (file, row group, first row) for each group
         self._groups: list[tuple[int, int, int]] = []
         start = 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from handgrad.data.sources import CHUNK_ROWS, _NpyFile
+from handgrad.data.sources import _NpyFile, chunk_rows_for
 from handgrad.data.stream import STREAM_MIN_BYTES, check_finite
 from handgrad.errors import UserError
 
@@ -49,8 +49,9 @@ def _npy_chunks(path: Path, feature_names) -> Iterator[np.ndarray]:
             f"on {len(feature_names)} features; give a 2-D array (examples, "
             f"{len(feature_names)}) with the features in the training order"
         )
-    for start in range(0, array.shape[0], CHUNK_ROWS):
-        X = array.read(start, min(CHUNK_ROWS, array.shape[0] - start))
+    step = chunk_rows_for(width)
+    for start in range(0, array.shape[0], step):
+        X = array.read(start, min(step, array.shape[0] - start))
         check_finite(X, feature_names, array.source, start, "prediction")
         yield X
 

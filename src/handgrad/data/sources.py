@@ -1,10 +1,10 @@
 """Chunk sources: the one way data reaches training, whether in memory or in files.
 
 A source yields ``Chunk``s, blocks of consecutive rows ``(start, X, Y)`` in raw units,
-whose boundaries come from the data alone: a Parquet row group cut into
-``CHUNK_ROWS``-row pieces, a fixed range of ``CHUNK_ROWS`` rows of an ``.npy`` file,
-or of arrays in memory (one chunk for all of them unless asked otherwise). Never from
-the memory free, nor from a number of workers.
+whose boundaries come from the data alone: a Parquet row group cut into pieces of
+``chunk_rows_for(m)`` rows, a fixed range of ``chunk_rows_for(m)`` rows of an ``.npy`` file
+(m columns in all), or arrays in memory (one chunk for all of them unless asked
+otherwise). Never from the memory free, nor from a number of workers.
 
 Chunks come in *groups*, the unit a reader can start at: a Parquet row group, or a
 single chunk of an array. A shuffled epoch permutes the groups, reads each group's
@@ -24,10 +24,17 @@ import numpy as np
 
 from handgrad.errors import UserError
 
-# Rows per chunk of a file. At 50 float32 features, 65,536 rows are 13 MiB as read and
-# 27 MiB as float64: large enough that per-chunk Python costs vanish against the
-# arithmetic (one syrk of 52 columns), small enough to keep the peak far below 512 MB.
-CHUNK_ROWS = 65_536
+# Bytes of a chunk's rows [X, Y] as float64. A pass holds a few chunk-sized buffers at
+# once (the rows read, their float64 copy, the standardised rows), so this sets the
+# peak: 8 MiB keep it tens of MB. Per-chunk costs (a few Python calls, the split's
+# labels) stay small against the arithmetic: 20,560 rows at 51 columns.
+CHUNK_BYTES = 8 << 20
+MIN_CHUNK_ROWS = 1024
+
+
+def chunk_rows_for(m: int) -> int:
+    """Rows per chunk of a file with ``m`` columns in all: fixed by the data's width."""
+    return max(MIN_CHUNK_ROWS, CHUNK_BYTES // (8 * m))
 
 
 @dataclass
@@ -124,7 +131,7 @@ class NpySource(Source):
     resident set at a chunk's size, and the page cache (not counted in RSS) does the rest.
     """
 
-    def __init__(self, x_path, y_path, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(self, x_path, y_path, chunk_rows: int | None = None) -> None:
         self.x = _NpyFile(x_path, "features")
         self.y = _NpyFile(y_path, "targets")
         if self.x.ndim != 2:
@@ -144,7 +151,7 @@ class NpySource(Source):
         self.feature_names = tuple(f"x{j}" for j in range(n))
         self.target_names = tuple(f"y{j}" for j in range(p))
         self.name = f"{self.x.source} + {self.y.source}"
-        self.chunk_rows = chunk_rows
+        self.chunk_rows = chunk_rows or chunk_rows_for(n + p)
 
     @property
     def n_groups(self) -> int:

@@ -75,6 +75,18 @@ class Split:
         if self.cache is not None:
             self.cache[g] = kept
 
+    def head(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(X, Y) of the split's first ``rows`` rows at most, read from its first chunks."""
+        parts, count = [], 0
+        for X, Y in self.chunks():
+            parts.append((X[: rows - count], Y[: rows - count]))
+            count += len(parts[-1][0])
+            if count >= rows:
+                break
+        if len(parts) == 1:
+            return parts[0]
+        return torch.cat([X for X, _ in parts]), torch.cat([Y for _, Y in parts])
+
     @property
     def X(self) -> torch.Tensor:
         return self._whole(0)
@@ -105,18 +117,17 @@ class _Rows:
     def of(self, chunk: Chunk, label: int):
         """The chunk's rows of split ``label``, standardised, on the device; None if none."""
         labels = self.split.labels(chunk.start, chunk.rows)
-        X, Y = chunk.X, chunk.Y
+        mine = None
         if labels is not None:
             mine = labels == label
             if not mine.any():
                 return None
-            if not mine.all():
-                X, Y = X[mine], Y[mine]
+            mine = None if mine.all() else mine
         elif label != 0:
             return None
         return (
-            to_device(_standardized(X, self.x_scaler, self.dtype), self.device),
-            to_device(_standardized(Y, self.y_scaler, self.dtype), self.device),
+            to_device(_standardized(chunk.X, self.x_scaler, self.dtype, mine), self.device),
+            to_device(_standardized(chunk.Y, self.y_scaler, self.dtype, mine), self.device),
         )
 
 
@@ -166,16 +177,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _standardized(A: np.ndarray, scaler: Standardizer, dtype: torch.dtype) -> np.ndarray:
-    """(A − mean) / scale in ``dtype``, in cache-sized blocks through one reused float64
-    buffer: no full-size temporary, and no fresh memory (page faults) per block."""
+def _standardized(A: np.ndarray, scaler: Standardizer, dtype: torch.dtype, mine=None):
+    """(A[mine] − mean) / scale in ``dtype`` (all rows when ``mine`` is None), in
+    cache-sized blocks through one reused float64 buffer: no full-size temporary, not
+    even of the rows picked, and no fresh memory (page faults) per block."""
     mean, scale = scaler.mean.numpy(), scaler.scale.numpy()
-    out = np.empty(A.shape, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    q = A.shape[0] if mine is None else int(np.count_nonzero(mine))
+    out = np.empty((q, A.shape[1]), dtype=torch.empty((), dtype=dtype).numpy().dtype)
     buffer = np.empty((min(MOMENT_ROWS, A.shape[0]), A.shape[1]))
+    done = 0
     for start in range(0, A.shape[0], MOMENT_ROWS):
-        rows = slice(start, start + MOMENT_ROWS)
-        centred = np.subtract(A[rows], mean, out=buffer[: len(A[rows])])
+        block = A[start : start + MOMENT_ROWS]
+        if mine is not None:
+            block = block[mine[start : start + MOMENT_ROWS]]
+        rows = slice(done, done + len(block))
+        centred = np.subtract(block, mean, out=buffer[: len(block)])
         np.divide(centred, scale, out=out[rows], casting="same_kind")
+        done += len(block)
     return out
 
 
@@ -206,12 +224,18 @@ def prepare(data: Dataset | Source, config: TrainConfig) -> Prepared:
     scale = np.concatenate([x_scaler.scale.numpy(), y_scaler.scale.numpy()])
     rows = _Rows(source, split, x_scaler, y_scaler, dtype, device)
     itemsize = torch.empty((), dtype=dtype).element_size()
+    # The smallest splits first, while they fit in CACHE_BYTES together.
+    cached, budget = set(), CACHE_BYTES
+    for label in sorted(range(3), key=lambda k: moments[k].q):
+        size = moments[label].q * (n + p) * itemsize
+        if source.in_memory or size <= budget:
+            cached.add(label)
+            budget -= size
 
     def make(label: int) -> Split | None:
         m = moments[label]
         if m.q == 0:
             return None
-        cached = source.in_memory or m.q * (n + p) * itemsize <= CACHE_BYTES
         return Split(
             name=SPLIT_NAMES[label],
             label=label,
@@ -219,7 +243,7 @@ def prepare(data: Dataset | Source, config: TrainConfig) -> Prepared:
             sst=torch.from_numpy(np.diagonal(m.C)[n:].copy()),
             stats=statistics_from_moments(m, centre, scale),
             rows=rows,
-            cache={} if cached else None,
+            cache={} if label in cached else None,
         )
 
     # Constant: a spread that is rounding noise, the rule by which the scaler keeps scale 1.
