@@ -70,7 +70,9 @@ class Moments:
 
 
 def _sums(A: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    return A.shape[0], A.sum(axis=0), A.T @ A  # AᵀA: (m, rows) @ (rows, m), by syrk
+    """Rows, Σa and Σaaᵀ of the rows [a, 1] of A (rows, m + 1): one syrk gives both sums."""
+    gram = A.T @ A  # (m+1, rows) @ (rows, m+1), by syrk: a product with its own transpose
+    return A.shape[0], gram[:-1, -1].copy(), gram[:-1, :-1]
 
 
 def moments_pass(source, split: RowSplit, dtype: str = "float64") -> list[Moments]:
@@ -81,19 +83,25 @@ def moments_pass(source, split: RowSplit, dtype: str = "float64") -> list[Moment
     """
     n, p = len(source.feature_names), len(source.target_names)
     result = [Moments(n + p, n) for _ in range(3)]
-    buffer, shift = np.empty((0, n + p)), None
+    buffer, shift = np.empty((0, n + p + 1)), None
     with threadpool_limits(PASS_THREADS, user_api="blas"):
         for chunk in source.chunks():
-            checked_chunk(source, chunk, dtype)
             rows = chunk.rows
             if shift is None:
                 shift = np.concatenate([chunk.X[0], chunk.Y[0]]).astype(np.float64)
+                shift[~np.isfinite(shift)] = 0.0  # a bad first cell is reported below
             if buffer.shape[0] < rows:
-                buffer = np.empty((rows, n + p))
-            A = buffer[:rows]  # [X, Y] − s, float64
+                buffer = np.empty((rows, n + p + 1))
+                buffer[:, -1] = 1.0
+            A = buffer[:rows]  # [X − s, Y − s, 1], float64
             np.subtract(chunk.X, shift[:n], out=A[:, :n])
-            np.subtract(chunk.Y, shift[n:], out=A[:, n:])
+            np.subtract(chunk.Y, shift[n : n + p], out=A[:, n:-1])
             count, total, gram = _sums(A)
+            # A missing or infinite cell makes its column's sum NaN or infinite: the
+            # cell-by-cell check (which names it) runs only then, or for float32's range.
+            wide = chunk.X.dtype == np.float64 or chunk.Y.dtype == np.float64
+            if (dtype == "float32" and wide) or not np.isfinite(total).all():
+                checked_chunk(source, chunk, dtype)
             labels = split.labels(chunk.start, rows)
             if labels is not None:
                 held = labels != 0
