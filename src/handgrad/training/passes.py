@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from handgrad.training.metrics import sse_per_target
-from handgrad.training.prepare import Split
+from handgrad.training.prepare import Prepared, Split
 
 _CHUNK_SEED = 0x9E3779B97F4A7C15 % 2**62  # spreads the chunks' generators apart
 
@@ -84,3 +84,31 @@ def split_sse(split: Split, W, b, y_scale, exact: bool = False) -> torch.Tensor:
         sse = sse_per_target(X, Y, W, b, y_scale, exact=exact)
         total = sse if total is None else total + sse
     return total
+
+
+def final_sse(data: Prepared, params, y_scale) -> dict[str, list[torch.Tensor]]:
+    """Exact SSE (p,) of each split at each (W, b) of ``params``: {split: [sse, ...]}.
+
+    Splits kept in memory are read there; the others together, in one pass over the
+    source (each chunk standardised once per split), not one pass per split and weights.
+    """
+    out = {split.name: [None] * len(params) for split in data.splits}
+
+    def add(name, X, Y):
+        for k, (W, b) in enumerate(params):
+            sse = sse_per_target(X, Y, W, b, y_scale, exact=True)
+            out[name][k] = sse if out[name][k] is None else out[name][k] + sse
+
+    streamed = [split for split in data.splits if split.cache is None]
+    for split in data.splits:
+        if split.cache is not None:
+            for X, Y in split.chunks():
+                add(split.name, X, Y)
+    if streamed:
+        rows = streamed[0].rows
+        for chunk in rows.source.chunks():
+            for split in streamed:
+                pair = rows.of(chunk, split.label)
+                if pair is not None:
+                    add(split.name, *pair)
+    return out

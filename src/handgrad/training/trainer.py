@@ -283,14 +283,16 @@ class Trainer:
         """Final metrics of the current weights, exact (float64), in original units."""
         data, ref = self.data, self.reference
         out = {}
+        # One pass over the data for every split, at the weights and at the optimum.
+        sses = passes.final_sse(data, [(self.W, self.b), (ref.W, ref.b)], self._y_scale)
         for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
             if split is None:
                 out[f"{name}_mse"], out[f"r2_{name}"] = None, None
                 continue
-            sse = passes.split_sse(split, self.W, self.b, self._y_scale, exact=True)
+            sse = sses[name][0]
             out[f"{name}_mse"], out[f"r2_{name}"] = mse_and_r2(sse, split.sst, split.n_samples)
         train = data.train
-        sse_opt = passes.split_sse(train, ref.W, ref.b, self._y_scale, exact=True)
+        sse_opt = sses["train"][1]
         optimum = float(sse_opt.sum()) / train.n_samples
         out["optimum_train_mse"] = optimum
         out["gap_to_optimum"] = (out["train_mse"] - optimum) / max(optimum, 1e-300)
