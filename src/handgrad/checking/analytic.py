@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from handgrad.checking.target import Target
+from handgrad.checking.target import Target, clones
 from handgrad.context import forward as context_forward
 
 
@@ -38,16 +38,21 @@ def describe_error(error: BaseException) -> str:
 
 
 def direct_backward(
-    target: Target, inputs: Sequence[Any], grad_output: torch.Tensor, indices: Sequence[int]
+    target: Target,
+    inputs: Sequence[Any],
+    grad_outputs: Sequence[Any],
+    indices: Sequence[int],
 ) -> Attempt:
     """Call a Function's backward by hand, through :class:`handgrad.Context`.
 
+    ``ctx.needs_input_grad`` is True for the inputs in ``indices`` only. Inputs and
+    grad_outputs are cloned, so that code that works in place changes nothing here.
     Returns an Attempt whose value is the raw tuple backward returned, unreduced.
     """
     needs = [i in indices for i in range(len(inputs))]
     try:
-        _, ctx = context_forward(target.function, *inputs, needs_input_grad=needs)
-        return Attempt(tuple(ctx.backward(grad_output)))
+        _, ctx = context_forward(target.function, *clones(inputs), needs_input_grad=needs)
+        return Attempt(tuple(ctx.backward(*clones(grad_outputs))))
     except Exception as error:  # the code under test may raise anything
         return Attempt(error=describe_error(error))
 
@@ -55,7 +60,7 @@ def direct_backward(
 def autograd_vjp(
     target: Target,
     inputs: Sequence[Any],
-    grad_output: torch.Tensor,
+    grad_outputs: Sequence[Any],
     indices: Sequence[int],
     create_graph: bool = False,
 ) -> Attempt:
@@ -70,17 +75,44 @@ def autograd_vjp(
     ]
     try:
         with torch.enable_grad():
-            output = target.call(*leaves)
-            wanted = [leaves[i] for i in indices]
-            if not output.requires_grad:  # nothing connects the inputs to the output
+            raw = target.call(*leaves)
+            values = raw if isinstance(raw, (tuple, list)) else (raw,)
+            pairs = [
+                (value, V.to(value.dtype))
+                for value, V in zip(values, grad_outputs, strict=True)
+                if isinstance(value, torch.Tensor) and value.requires_grad and V is not None
+            ]
+            if not pairs:  # nothing connects the inputs to the outputs
                 return Attempt(dict.fromkeys(indices))
             grads = torch.autograd.grad(
-                output,
-                wanted,
-                grad_output.to(output.dtype),
+                [value for value, _ in pairs],
+                [leaves[i] for i in indices],
+                [V for _, V in pairs],
                 allow_unused=True,
                 create_graph=create_graph,
             )
         return Attempt(dict(zip(indices, grads, strict=True)))
     except Exception as error:  # the code under test may raise anything
         return Attempt(error=describe_error(error))
+
+
+def vjp(
+    target: Target,
+    inputs: Sequence[Any],
+    grad_outputs: Sequence[Any],
+    indices: Sequence[int],
+    by_context: bool = True,
+) -> Attempt:
+    """The route the checker judges by: directly for a Function (unless ``by_context``
+    is False: handgrad's Context cannot run it), through autograd otherwise."""
+    if target.is_function and by_context:
+        return direct_backward(target, inputs, grad_outputs, indices)
+    return autograd_vjp(target, inputs, grad_outputs, indices)
+
+
+def gradient(attempt: Attempt, i: int) -> Any:
+    """Input i's gradient from either kind of Attempt (tuple or dict); None if absent."""
+    value = attempt.value
+    if isinstance(value, tuple):
+        return value[i] if i < len(value) else None
+    return value.get(i)

@@ -29,16 +29,11 @@ import pandas as pd
 from handgrad.data.cells import TEXT, checked_values
 from handgrad.data.dataset import Dataset
 from handgrad.data.tables import Table, read_table
-from handgrad.errors import UserError
+from handgrad.errors import DataWarning, UserError
+from handgrad.runs.atomic import FILE_MODE
 
 # float32 overflows above this magnitude; training in float32 would turn such values into inf.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-class DataWarning(UserWarning):
-    """Something in the user's data that handgrad works around rather than refuses: a
-    column left out, a constant feature, a least-squares optimum that is not unique. The
-    message says what and why."""
 
 
 def load_training_file(
@@ -233,6 +228,7 @@ def write_predictions_csv(path, Y: np.ndarray, target_names: Sequence[str]) -> P
     try:
         with os.fdopen(fd, "w", newline="") as stream:
             pd.DataFrame(Y, columns=list(target_names)).to_csv(stream, index=False)
+        os.chmod(temporary, FILE_MODE)  # mkstemp's 0600 -> the mode of any new file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ import pandas as pd
 from handgrad.data.sources import _NpyFile, chunk_rows_for
 from handgrad.data.stream import STREAM_MIN_BYTES, check_finite
 from handgrad.errors import UserError
+from handgrad.runs.atomic import FILE_MODE
 
 
 def feature_chunks(path, feature_names, target_names=()) -> Iterator[np.ndarray]:
@@ -87,6 +88,7 @@ def write_csv_chunks(path, chunks: Iterable[np.ndarray], target_names) -> int:
     try:
         with os.fdopen(fd, "w", newline="") as stream:
             rows = _write(stream, chunks, target_names)
+        os.chmod(temporary, FILE_MODE)  # mkstemp's 0600 -> the mode of any new file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

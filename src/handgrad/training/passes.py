@@ -15,6 +15,8 @@ an in-memory run with the same chunks take the same steps, and ``--resume`` repe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from handgrad.training.metrics import sse_per_target
@@ -77,6 +79,15 @@ def full_batch(path, split: Split, W: torch.Tensor, b: torch.Tensor):
     return total / count, grad_W_sum.div_(count), grad_b_sum.div_(count)
 
 
+def max_row_norm2(split: Split) -> float:
+    """max ‖x̃ᵢ‖² = ‖xᵢ‖² + 1 over the rows of ``split`` in training units (float64): the
+    per-row curvature a mini-batch plan needs (``schedule.batch_curvature``); one pass."""
+    largest = 0.0
+    for X, _ in split.chunks():
+        largest = max(largest, float((X.double() ** 2).sum(dim=1).max()))
+    return largest + 1.0
+
+
 def split_sse(split: Split, W, b, y_scale, exact: bool = False) -> torch.Tensor:
     """Each target's SSE (p,) over all chunks of ``split``, float64, original units."""
     total = None
@@ -89,26 +100,20 @@ def split_sse(split: Split, W, b, y_scale, exact: bool = False) -> torch.Tensor:
 def final_sse(data: Prepared, params, y_scale) -> dict[str, list[torch.Tensor]]:
     """Exact SSE (p,) of each split at each (W, b) of ``params``: {split: [sse, ...]}.
 
-    Splits kept in memory are read there; the others together, in one pass over the
-    source (each chunk standardised once per split), not one pass per split and weights.
+    All splits together, in one pass over the source (each chunk standardised once per
+    split), not one pass per split and weights. The rows are standardised in float64,
+    not taken from the training dtype's cache: the metrics are those of the saved model
+    on the data (and equal, to rounding, the per-epoch losses from the statistics, which
+    are exact for the same float64 rows).
     """
     out = {split.name: [None] * len(params) for split in data.splits}
-
-    def add(name, X, Y):
-        for k, (W, b) in enumerate(params):
-            sse = sse_per_target(X, Y, W, b, y_scale, exact=True)
-            out[name][k] = sse if out[name][k] is None else out[name][k] + sse
-
-    streamed = [split for split in data.splits if split.cache is None]
-    for split in data.splits:
-        if split.cache is not None:
-            for X, Y in split.chunks():
-                add(split.name, X, Y)
-    if streamed:
-        rows = streamed[0].rows
-        for chunk in rows.source.chunks():
-            for split in streamed:
-                pair = rows.of(chunk, split.label)
-                if pair is not None:
-                    add(split.name, *pair)
+    rows = replace(data.train.rows, dtype=torch.float64)
+    for chunk in rows.source.chunks():
+        for split in data.splits:
+            pair = rows.of(chunk, split.label)
+            if pair is None:
+                continue
+            for k, (W, b) in enumerate(params):
+                sse = sse_per_target(*pair, W, b, y_scale, exact=True)
+                out[split.name][k] = sse if out[split.name][k] is None else out[split.name][k] + sse
     return out

@@ -165,6 +165,16 @@ class Prepared:
         return digest.hexdigest()
 
 
+def split_indices(q: int, val_fraction: float, test_fraction: float, seed: int):
+    """Row indices of (train, val, test), in row order, as ``prepare`` splits ``q`` rows
+    (``data/splitting.py``): for tests and tools that need the rows of a split."""
+    split = RowSplit.make(q, val_fraction, test_fraction, seed)
+    labels = split.labels(0, q)
+    if labels is None:
+        return np.arange(q), np.arange(0), np.arange(0)
+    return tuple(np.flatnonzero(labels == k) for k in range(3))
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA, else Apple's MPS, else the CPU. Fails clearly when one is missing."""
     cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
@@ -218,7 +228,7 @@ def prepare(data: Dataset | Source, config: TrainConfig) -> Prepared:
     if config.standardize:
         x_scaler = Standardizer.from_moments(mean_t[:n], std_t[:n])
     y_scaler = Standardizer.identity(p)
-    if config.standardize_targets:
+    if config.resolved_standardize_targets:
         y_scaler = Standardizer.from_moments(mean_t[n:], std_t[n:])
     centre = np.concatenate([x_scaler.mean.numpy(), y_scaler.mean.numpy()])
     scale = np.concatenate([x_scaler.scale.numpy(), y_scaler.scale.numpy()])
