@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench mutants gpu-check clean
+.PHONY: install demo test lint bench bench-scale mutants gpu-check clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -32,6 +32,12 @@ test: lint
 BENCH_ARGS ?=
 bench: install
 	$(PYTHON) -m benchmarks.run $(BENCH_ARGS)
+
+# Training on 0.5, 2 and 8 GB files (written to a temporary folder, removed after):
+# peak memory and rates against one raw read. SCALE_SIZES=0.5,2 for fewer sizes.
+SCALE_SIZES ?= 0.5,2,8
+bench-scale: install
+	$(PYTHON) -m benchmarks.scale --sizes $(SCALE_SIZES)
 
 # On a machine with a GPU: the whole suite with the device tests on CUDA, then the GPU
 # figures (benchmarks/gpu.py). Where there is no network, run it from the source tree

@@ -10,8 +10,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "predict",
         help="predict with a trained model",
-        description="Predict the targets for the rows of a CSV, Parquet or .npz file of "
-        "features, with the model of a 'handgrad train' run.",
+        description="Predict the targets for the rows of a CSV, Parquet, .npz or .npy file "
+        "of features, with the model of a 'handgrad train' run. Large files are streamed.",
     )
     p.add_argument(
         "--model",
@@ -20,7 +20,10 @@ def add_parser(subparsers):
         help="the run directory of a finished 'handgrad train', or its model folder RUN/model",
     )
     p.add_argument(
-        "--data", required=True, metavar="FILE", help="features to predict for: CSV, Parquet, .npz"
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="features to predict for: CSV, Parquet, .npz, .npy",
     )
     p.add_argument(
         "--out", metavar="FILE", help="CSV to write, never overwritten (default: standard output)"
@@ -66,17 +69,14 @@ def model_folder(text: str) -> Path:
 
 
 def run(args) -> int:
-    from handgrad.data.files import load_prediction_file, write_predictions_csv
+    # Chunk by chunk: a file larger than memory is predicted in bounded memory, and the
+    # output appears (renamed from a temporary file) only once complete.
+    from handgrad.data.predictions import feature_chunks, write_csv_chunks
     from handgrad.model import LinearModel
 
     model = LinearModel.load(model_folder(args.model))
-    X, _ = load_prediction_file(args.data, model.feature_names, model.target_names)
-    Y = model.predict(X)
-    if args.out is None:
-        import pandas as pd
-
-        pd.DataFrame(Y, columns=list(model.target_names)).to_csv(sys.stdout, index=False)
-    else:
-        write_predictions_csv(args.out, Y, model.target_names)
-        print(f"wrote {len(Y)} predictions to {args.out}", file=sys.stderr)
+    chunks = feature_chunks(args.data, model.feature_names, model.target_names)
+    rows = write_csv_chunks(args.out, map(model.predict, chunks), model.target_names)
+    if args.out is not None:
+        print(f"wrote {rows} predictions to {args.out}", file=sys.stderr)
     return 0

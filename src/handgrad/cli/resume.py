@@ -11,7 +11,7 @@ import os
 import sys
 
 from handgrad import config as cfg
-from handgrad.cli.train import execute, fingerprint, load_source
+from handgrad.cli.train import execute, load_source
 from handgrad.errors import UserError
 from handgrad.runs.painter import Painter
 from handgrad.runs.rundir import RunDirectory
@@ -50,19 +50,20 @@ def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict
     source = recorded["source"]
     if "data" in source:
         source = source | {key: shown(source[key]) for key in ("data", "target_file")}
-    dataset = load_source(source, config.dtype)
-    if fingerprint(dataset) != recorded["fingerprint"]:
-        raise UserError(
-            f"the data of {run_dir.path} changed since the run started; resuming would not "
-            "continue the same descent. Start a new run."
-        )
+    loaded = load_source(source)
 
     from handgrad.runs.checkpoint import load_checkpoint
     from handgrad.runs.tensorboard import logged_epochs
     from handgrad.training import Trainer, prepare
 
+    data = prepare(loaded, config)
+    if data.fingerprint() != recorded["fingerprint"]:
+        raise UserError(
+            f"the data of {run_dir.path} changed since the run started; resuming would not "
+            "continue the same descent. Start a new run."
+        )
     state, seconds = load_checkpoint(run_dir.checkpoint)
-    trainer = Trainer(prepare(dataset, config), config)
+    trainer = Trainer(data, config)
     trainer.load_state(state)
     trainer.train_seconds = seconds
     # TensorBoard holds the epochs up to the last checkpoint, or fewer after a kill -9;
@@ -70,7 +71,7 @@ def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict
     logged = logged_epochs(run_dir.tensorboard, state.epoch)
     if not args.quiet:
         print(f"resuming {run_dir.path} at epoch {state.epoch}", file=sys.stderr)
-    return execute(run_dir, trainer, dataset, args, painter, logged=logged)
+    return execute(run_dir, trainer, args, painter, logged=logged)
 
 
 def check_unfinished(run_dir: RunDirectory, epochs: int | None) -> None:

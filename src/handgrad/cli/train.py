@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import signal
 import sys
 import time
@@ -19,7 +18,7 @@ from handgrad.runs.painter import Painter
 # Only what building the parser needs is imported above: `handgrad train --help` must not
 # wait seconds for torch. The run imports the rest when it starts.
 if TYPE_CHECKING:
-    from handgrad.data.dataset import Dataset
+    from handgrad.data.sources import Source
     from handgrad.runs.rundir import RunDirectory
     from handgrad.training import Trainer
 
@@ -38,7 +37,12 @@ def add_parser(subparsers):
     data.add_argument(
         "--dataset", choices=DATASETS, help="embedded data set (default: diabetes, without --data)"
     )
-    data.add_argument("--data", metavar="FILE", help="CSV, Parquet or .npz file (default: none)")
+    data.add_argument(
+        "--data",
+        metavar="FILE",
+        help="CSV, Parquet (file or folder), .npz, or .npy features with --target-file "
+        "(default: none)",
+    )
     data.add_argument(
         "--target",
         type=types.columns,
@@ -308,25 +312,19 @@ def source_from_args(args) -> dict:
     }
 
 
-def load_source(source: dict, dtype: str) -> Dataset:
+def load_source(source: dict) -> Source:
+    """The chunk source of the data: an embedded set in memory, or a file, streamed if
+    large (``handgrad.data.stream.open_source``). Its cells are checked as they are read."""
     if "dataset" in source:
         from handgrad.data.datasets import load_dataset
 
         options = {k: v for k, v in source.items() if k != "dataset"}
-        return load_dataset(source["dataset"], **options)
-    from handgrad.data.files import check_fits_dtype, load_training_file
+        from handgrad.data.sources import ArraySource
 
-    dataset = load_training_file(
-        source["data"], source["target"], source["features"], source["target_file"]
-    )
-    check_fits_dtype(dataset, dtype)
-    return dataset
+        return ArraySource.of(load_dataset(source["dataset"], **options))
+    from handgrad.data.stream import open_source
 
-
-def fingerprint(dataset: Dataset) -> str:
-    digest = hashlib.sha256(dataset.X.tobytes())
-    digest.update(dataset.Y.tobytes())
-    return digest.hexdigest()
+    return open_source(source["data"], source["target"], source["features"], source["target_file"])
 
 
 def run(args) -> int:
@@ -345,22 +343,21 @@ def start(args, config: cfg.TrainConfig, source: dict, painter) -> int:
     # config.json records absolute paths, so that --resume works from any folder; the
     # files are read by the paths as typed, so that messages show them that way.
     typed = {"data": args.data, "target_file": args.target_file} if "data" in source else {}
-    dataset = load_source(source | typed, config.dtype)
+    loaded = load_source(source | typed)
 
     from handgrad.runs.rundir import RunDirectory
     from handgrad.training import Trainer, prepare
 
-    trainer = Trainer(prepare(dataset, config), config)
+    data = prepare(loaded, config)
+    trainer = Trainer(data, config)
     run_dir = RunDirectory.create(args.out)
     run_dir.write_config(
-        {"config": config.to_dict(), "source": source, "fingerprint": fingerprint(dataset)}
+        {"config": config.to_dict(), "source": source, "fingerprint": data.fingerprint()}
     )
-    return execute(run_dir, trainer, dataset, args, painter)
+    return execute(run_dir, trainer, args, painter)
 
 
-def execute(
-    run_dir: RunDirectory, trainer: Trainer, dataset: Dataset, args, painter, logged=0
-) -> int:
+def execute(run_dir: RunDirectory, trainer: Trainer, args, painter, logged=0) -> int:
     """Train with checkpoints and signal handling; write the results; print the summary."""
     quiet = args.quiet
     if trainer.data.constant_features:
@@ -412,7 +409,8 @@ def execute(
         progress.close(trainer)
     save_progress(run_dir, trainer, last["logged"])
     metrics = trainer.metrics()
-    metrics["data"] = dataset.name
+    name = trainer.data.source.name
+    metrics["data"] = name
     finished = diverged is None and stop["signal"] is None
     write_results(run_dir, trainer, metrics, save_model=finished, draw=painter.draw)
     painter.finish()
@@ -433,7 +431,7 @@ def execute(
     if not quiet:
         n, p = len(trainer.data.feature_names), len(trainer.data.target_names)
         print(
-            f"handgrad train: {dataset.name}: {n} feature{'s' * (n != 1)} -> {p} "
+            f"handgrad train: {name}: {n} feature{'s' * (n != 1)} -> {p} "
             f"target{'s' * (p != 1)}, {trainer.data.train.n_samples} training rows"
         )
         print(summary(metrics, trainer, run_dir))

@@ -22,6 +22,8 @@ STOP_REASONS = {
     "interrupted": "interrupted; resume with --resume",
     "diverged": "diverged; best weights kept",
 }
+# The predicted-against-true figure shows at most this many rows (the first of the split).
+FIGURE_ROWS = 20_000
 
 
 def model_of(trainer: Trainer) -> LinearModel:
@@ -73,8 +75,9 @@ def write_results(
     split_name, split = ("test", data.test) if data.test is not None else ("train", data.train)
     model = model_of(trainer)
     with torch.no_grad():
-        X_raw = data.x_scaler.inverse(split.X.double().cpu())
-        Y_true = data.y_scaler.inverse(split.Y.double().cpu()).numpy()
+        X, Y = split.head(FIGURE_ROWS)  # a streamed split is not read whole for a figure
+        X_raw = data.x_scaler.inverse(X.double().cpu())
+        Y_true = data.y_scaler.inverse(Y.double().cpu()).numpy()
     Y_pred = model.predict(X_raw.numpy())
     job["scatter"] = {
         "Y_true": Y_true.tolist(),

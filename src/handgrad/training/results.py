@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handgrad.training import convergence
-from handgrad.training.metrics import mse_and_r2, sse_per_target
+from handgrad.training import convergence, passes
+from handgrad.training.metrics import mse_and_r2
 
 if TYPE_CHECKING:
     from handgrad.training.trainer import Trainer
@@ -20,22 +20,20 @@ def final_metrics(trainer: Trainer) -> dict:
     """
     data, ref = trainer.data, trainer.reference
     out, per_target = {}, [{"name": name} for name in data.target_names]
+    # One pass over the data for every split, at the weights and at the optimum.
+    device = data.device
+    optimum_weights = (ref.W.to(device), ref.b.to(device))
+    sses = passes.final_sse(data, [trainer.weights, optimum_weights], data.y_scaler.scale)
     for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
         if split is None:
             out[f"{name}_mse"], out[f"r2_{name}"] = None, None
             continue
-        sse = sse_per_target(
-            split.X, split.Y, *trainer.weights, trainer.data.y_scaler.scale, exact=True
-        )
+        sse = sses[name][0]
         out[f"{name}_mse"], out[f"r2_{name}"] = mse_and_r2(sse, split.sst, split.n_samples)
         for j, target in enumerate(per_target):
             mse, r2 = mse_and_r2(sse[j : j + 1], split.sst[j : j + 1], split.n_samples)
             target[f"{name}_mse"], target[f"r2_{name}"] = mse, r2
-    train = data.train
-    sse_opt = sse_per_target(
-        train.X, train.Y, ref.W, ref.b, trainer.data.y_scaler.scale, exact=True
-    )
-    optimum = float(sse_opt.sum()) / train.n_samples
+    optimum = float(sses["train"][1].sum()) / data.train.n_samples
     out["optimum_train_mse"] = optimum
     out["gap_to_optimum"] = convergence.relative_gap(out["train_mse"], optimum, trainer.baseline)
     out["converged"] = convergence.converged(out["gap_to_optimum"])

@@ -18,6 +18,7 @@ cancellation of S − q x̄x̄ᵀ. S, T and yᵀy are rebuilt from them (``_from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import nan
 
 import numpy as np
 import torch
@@ -149,3 +150,31 @@ def sse_from_statistics(stats: Statistics, W: np.ndarray, b: np.ndarray) -> np.n
     offset = c.mean_x @ W + b - c.mean_y  # (p,)
     centred = (W * (c.C @ W - 2.0 * c.Cxy)).sum(axis=0) + c.cyy  # (p,)
     return np.maximum(centred, 0.0) + stats.q * offset * offset
+
+
+def statistics_from_moments(moments, centre: np.ndarray, scale: np.ndarray) -> Statistics:
+    """S, T and yᵀy of one split in training units, from its streamed moments.
+
+    ``moments`` holds q, μ and the co-moment matrix C of A = [X, Y] in raw units
+    (``data/moments.py``); training units are A' = (A − c) / d, c = ``centre`` and
+    d = ``scale`` (m,). Then, exactly, with δ = μ − c:
+
+        Σᵢ a'ᵢ a'ᵢᵀ = D⁻¹ (C + q δδᵀ) D⁻¹,   Σᵢ a'ᵢ = q δ / d,
+
+    whose blocks are X'ᵀX', X'ᵀY', Y'ᵀY' and the column sums. No pass over the rows.
+    The centred moments in training units, C / (d dᵀ) about (μ − c)/d, are exact too
+    (the reference's stable solve and the per-epoch SSE use them); the largest row norm
+    is not gathered (NaN): only a mini-batch plan needs it (``passes.max_row_norm2``).
+    """
+    n, q = moments.n, moments.q
+    delta = moments.mean - centre
+    gram = (moments.C + q * np.outer(delta, delta)) / np.outer(scale, scale)  # (m, m)
+    sums = q * delta / scale  # (m,)
+    S = np.empty((n + 1, n + 1))
+    S[:n, :n], S[:n, n], S[n, :n], S[n, n] = gram[:n, :n], sums[:n], sums[:n], q
+    T = np.vstack([gram[:n, n:], sums[n:]])  # (n+1, p)
+    yty = np.diagonal(gram[n:, n:]).copy()
+    mean = delta / scale
+    C = moments.C / np.outer(scale, scale)
+    centred = Centred(mean[:n], mean[n:], C[:n, :n], C[:n, n:], np.diagonal(C)[n:].copy(), nan)
+    return Statistics(torch.from_numpy(S), torch.from_numpy(T), torch.from_numpy(yty), q, centred)

@@ -27,15 +27,15 @@ import torch
 
 from handgrad.config import TrainConfig
 from handgrad.errors import UserError
-from handgrad.training import convergence
+from handgrad.training import convergence, passes
 from handgrad.training.averaging import IterateAverage
-from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse, sse_per_target
+from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse
 from handgrad.training.optim import GradientDescent, make_optimizer
 from handgrad.training.paths import choose_path
 from handgrad.training.prepare import Prepared, Split
 from handgrad.training.reference import Reference, least_squares
 from handgrad.training.schedule import Plan, Schedule, plan
-from handgrad.training.statistics import Statistics, sse_from_statistics, statistics
+from handgrad.training.statistics import Statistics, sse_from_statistics
 
 # Training stops as diverged once the loss exceeds its best by this factor.
 DIVERGENCE_FACTOR = 1e4
@@ -91,23 +91,24 @@ class Trainer:
     def __init__(self, data: Prepared, config: TrainConfig) -> None:
         self.data, self.config = data, config
         train = data.train
-        self.stats = statistics(train.X, train.Y)
+        n, p = len(data.feature_names), len(data.target_names)
+        # Gathered by prepare's one pass over the data (training/statistics.py).
+        self.stats = train.stats
         self.reference: Reference = least_squares(self.stats)
-        # Held-out splits are evaluated every epoch: from their statistics, in O(n²p),
-        # whenever that is cheaper than a pass over their rows.
+        # Splits are evaluated every epoch: from their statistics, in O(n²p), whenever
+        # that is cheaper than a pass over their rows.
         self._split_stats = {
-            name: statistics(split.X, split.Y)
-            for name, split in (("val", data.val), ("test", data.test))
-            if split is not None and split.X.shape[1] + 1 < split.n_samples
+            split.name: split.stats for split in data.splits if n + 1 < split.n_samples
         }
-        q, n, p = train.n_samples, train.X.shape[1], train.Y.shape[1]
-        max_row_norm2 = self.stats.centred.max_row_norm2
+        q = train.n_samples
+        self.full_batch = config.batch_size is None or config.batch_size >= q
+        # Only a mini-batch plan needs the largest row norm: one pass over the rows.
+        max_row_norm2 = 0.0 if self.full_batch else passes.max_row_norm2(train)
         self.plan: Plan = plan(config, self.reference, max_row_norm2, q)
         self.learning_rate = self.plan.learning_rate
         self.path = choose_path(config, q, n, self.stats)
-        self.full_batch = config.batch_size is None or config.batch_size >= q
-        self.W = torch.zeros(n, p, dtype=train.X.dtype, device=train.X.device)
-        self.b = torch.zeros(p, dtype=train.X.dtype, device=train.X.device)
+        self.W = torch.zeros(n, p, dtype=data.dtype, device=data.device)
+        self.b = torch.zeros(p, dtype=data.dtype, device=data.device)
         momentum = self.plan.momentum
         self.optimizer = make_optimizer(
             self.plan.optimizer, [self.W, self.b], self.learning_rate, momentum, config.nesterov
@@ -171,18 +172,8 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------
     def _batches(self, split: Split):
-        q, size = split.n_samples, self.config.batch_size
-        if size is None or size >= q:
-            yield split.X, split.Y
-            return
-        if self.config.shuffle:
-            generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(q, generator=generator).to(split.X.device)
-        else:
-            order = torch.arange(q, device=split.X.device)
-        for start in range(0, q, size):
-            rows = order[start : start + size]
-            yield split.X.index_select(0, rows), split.Y.index_select(0, rows)
+        config = self.config
+        return passes.batches(split, config.batch_size, config.shuffle, config.seed, self.epoch)
 
     def _train_epoch(self) -> float:
         """One pass over the training rows; the norm of the last step's gradient.
@@ -192,8 +183,8 @@ class Trainer:
         weights the epoch ends with.
         """
         train, path, W, b = self.data.train, self.path, self.W, self.b
-        if self.full_batch:  # the lab's case: one step
-            _, grad_W, grad_b = path(train.X, train.Y, W, b)
+        if self.full_batch:  # the lab's case: one step, nothing to add up
+            _, grad_W, grad_b = passes.full_batch(path, train, W, b)
             self._step(grad_W, grad_b)
             return gradient_norm(grad_W, grad_b)
         for X, Y in self._batches(train):
@@ -222,7 +213,7 @@ class Trainer:
             return math.nan, math.nan
         stats: Statistics | None = self.stats if name == "train" else self._split_stats.get(name)
         if stats is None:
-            sse = sse_per_target(split.X, split.Y, *self.weights, self._y_scale)
+            sse = passes.split_sse(split, *self.weights, self._y_scale)
             return mse_and_r2(sse, split.sst, split.n_samples)
         mse = float((sse_from_statistics(stats, *params) * self._y_units).sum()) / stats.q
         return mse, r2_from_mse(mse, self._sst_totals[name], stats.q)
