@@ -110,10 +110,18 @@ def predicted_vs_true(
         order = sorted(order, key=lambda j: key[j])[:MAX_PANELS]
     columns = min(len(order), 4)
     rows = math.ceil(len(order) / columns)
-    fig = Figure(figsize=(3.6 * columns + 0.6, 3.6 * rows + 0.5))
+    width, height = 3.6 * columns + 0.6, 3.6 * rows + 0.6
+    fig = Figure(figsize=(width, height))
     axes = fig.subplots(rows, columns, squeeze=False)
-    top = 1 - 0.45 / (3.6 * rows + 0.5)  # room for the title, whatever the grid's height
-    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=top, wspace=0.35, hspace=0.4)
+    # Margins in inches, whatever the grid's size: labels on the left and below, titles above.
+    fig.subplots_adjust(
+        left=0.8 / width,
+        right=1 - 0.15 / width,
+        bottom=0.6 / height,
+        top=1 - 0.6 / height,
+        wspace=0.4,
+        hspace=0.45,
+    )
     for ax, j in zip(axes.flat, order, strict=False):
         y_true, y_pred = Y_true[:, j], Y_pred[:, j]
         ax.scatter(y_true, y_pred, s=10, alpha=0.7)
