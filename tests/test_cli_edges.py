@@ -319,3 +319,13 @@ def test_figures_are_drawn_by_the_helper_or_else_here(helper, tmp_path, monkeypa
         painter.finish()
     for figure in ("loss", "scatter"):
         assert (tmp_path / f"{helper}-{figure}.png").stat().st_size > 1000
+
+
+def test_a_loss_beyond_float32_is_logged_as_inf(tmp_path):
+    # A loss of 3.7e38 is finite in float64 but not in TensorBoard's float32.
+    history = {"train_mse": [3.7e38, 1.0], "test_mse": [-3.7e38, 2.0]}
+    write_history(tmp_path, history, 0)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [e.value for e in events.Scalars("Loss/train")] == [float("inf"), 1.0]
+    assert [e.value for e in events.Scalars("Loss/test")] == [float("-inf"), 2.0]

@@ -93,7 +93,15 @@ def _record(event: bytes) -> bytes:
 
 
 def _scalar(tag: bytes, value: float) -> bytes:
-    return _field(1, _field(1, tag) + b"\x15" + struct.pack("<f", value))
+    return _field(1, _field(1, tag) + b"\x15" + _float32(value))
+
+
+def _float32(value: float) -> bytes:
+    """``value`` as TensorBoard's float32; beyond float32's range, ±inf (as a cast gives)."""
+    try:
+        return struct.pack("<f", value)
+    except OverflowError:  # a diverging or huge-unit loss: finite in float64 only
+        return struct.pack("<f", math.copysign(math.inf, value))
 
 
 def _records(path: Path):
