@@ -80,6 +80,14 @@ def write_csv_chunks(path, chunks: Iterable[np.ndarray], target_names) -> int:
         raise UserError(f"{path} already exists; choose another --out, or delete it first")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(
+            f"cannot write {path}: a file is in the way of the folder {path.parent}; "
+            "choose another --out"
+        ) from None
+    except OSError as error:
+        raise UserError(f"cannot create the folder {path.parent}: {error.strerror}") from None
+    try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise UserError(
