@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-scale mutants gpu-check clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -23,13 +23,33 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# One worker per core; --dist loadscope keeps each module (and its module-scoped fixtures,
+# which run whole commands) on one worker, so that no fixture runs twice.
 test: lint
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n auto --dist loadscope
 
 # BENCH_ARGS=--quick for a fast smoke run; results go to benchmarks/results/latest.{json,png}.
 BENCH_ARGS ?=
 bench: install
 	$(PYTHON) -m benchmarks.run $(BENCH_ARGS)
+
+# Training on 0.5, 2 and 8 GB files (written to a temporary folder, removed after):
+# peak memory and rates against one raw read. SCALE_SIZES=0.5,2 for fewer sizes.
+SCALE_SIZES ?= 0.5,2,8
+bench-scale: install
+	$(PYTHON) -m benchmarks.scale --sizes $(SCALE_SIZES)
+
+# On a machine with a GPU: the whole suite with the device tests on CUDA, then the GPU
+# figures (benchmarks/gpu.py). Where there is no network, run it from the source tree
+# with the machine's own torch: make gpu-check GPU_PYTHON="env PYTHONPATH=src python3"
+GPU_PYTHON ?= $(PYTHON)
+gpu-check: $(if $(filter $(PYTHON),$(GPU_PYTHON)),install)
+	HANDGRAD_TEST_DEVICE=cuda $(GPU_PYTHON) -m pytest -q -p no:cacheprovider
+	$(GPU_PYTHON) -m benchmarks.gpu
+
+# Break each documented promise in a temporary copy of the tree; every mutant must be caught.
+mutants: install
+	$(PYTHON) tools/mutants.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

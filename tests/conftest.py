@@ -1,9 +1,28 @@
-"""Shared fixtures: seeded random problems in float64."""
+"""Shared fixtures: seeded random problems in float64, and the device tests run on."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+# HANDGRAD_TEST_DEVICE=cuda runs the device tests (tests/test_devices.py) on a GPU;
+# unset, they run on the CPU. A device that was asked for but is missing fails the
+# run rather than passing it untested.
+TEST_DEVICE = os.environ.get("HANDGRAD_TEST_DEVICE", "cpu")
+
+
+def pytest_configure(config):
+    if TEST_DEVICE == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError(
+            "HANDGRAD_TEST_DEVICE=cuda, but torch sees no CUDA device here; unset it to "
+            "run the suite on the CPU."
+        )
+    if TEST_DEVICE not in ("cpu", "cuda", "mps"):
+        raise pytest.UsageError(
+            f"HANDGRAD_TEST_DEVICE must be cpu, cuda or mps; got {TEST_DEVICE!r}."
+        )
 
 
 def make_problem(q=7, n=4, p=3, dtype=torch.float64, seed=0, requires_grad=True):
@@ -18,3 +37,9 @@ def make_problem(q=7, n=4, p=3, dtype=torch.float64, seed=0, requires_grad=True)
 @pytest.fixture
 def problem():
     return make_problem()
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The device under test: ``HANDGRAD_TEST_DEVICE``, the CPU by default."""
+    return torch.device(TEST_DEVICE)

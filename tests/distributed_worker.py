@@ -2,9 +2,10 @@
 
     python distributed_worker.py SCENARIO RANK SIZE STORE OUT
 
-joins a world of SIZE ranks through the file STORE (``file://``, no port), trains (OUT/
-RANK.npz) and, for SCENARIO "train-and-fail", sees rank 2 receive a signal and rank 1
-fail twice (OUT/*.json).
+joins a world of SIZE ranks through the file STORE (``file://``, no port) and, for
+SCENARIO "train", trains every run of CONFIGS on the ``.npy`` files in OUT/../data
+(OUT/RANK.npz); "train-and-fail" then sees rank 2 receive a signal, a bad cell in a group
+of rank 1 (OUT/../bad), and rank 1 die (OUT/*.json).
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import numpy as np
 
 from handgrad.config import TrainConfig, check
 from handgrad.data.datasets import synthetic
-from handgrad.distributed import sharded, world
-from handgrad.distributed.reduce import Reducer, reports
+from handgrad.data.sources import NpySource
+from handgrad.distributed import launch, world
+from handgrad.distributed.reduce import Reducer
 from handgrad.errors import UserError
-from handgrad.training import Trainer, prepare
+from handgrad.training import Trainer
 
-# Rows per chunk here: 800 training rows are 6 chunks (5 of 150, one of 50) and 200 test
-# rows 2 more, so 2 and 3 ranks get uneven shares (4 + 4; 3 + 3 + 2) and a short chunk.
-CHUNK_ROWS = 150
+# 1,000 rows in groups of 90: 12 groups, the last of 10 rows, so 2 and 3 ranks get
+# uneven shares (6 + 6 groups, 4 + 4 + 4, with short last groups) of every split.
+ROWS, GROUP_ROWS = 1000, 90
 TIMEOUT_S = 20.0
 CONFIGS = {
     "stats": {"path": "stats", "max_epochs": 40},
@@ -35,51 +37,66 @@ CONFIGS = {
 }
 
 
-def dataset():
-    data, _, _ = synthetic(samples=1000, features=6, targets=2, noise=0.5, seed=3)
-    data.X[:, 0] += 1e4  # a column far from zero: the shifted Gram keeps its precision
-    return data
+def write_data(folder: Path, bad_row: int | None = None) -> None:
+    """X.npy (1,000 × 6) and Y.npy (1,000 × 2) in ``folder``; NaN at ``bad_row``."""
+    data, _, _ = synthetic(samples=ROWS, features=6, targets=2, noise=0.5, seed=3)
+    X = data.X.copy()
+    X[:, 0] += 1e4  # a column far from zero: the shifted moments keep their precision
+    if bad_row is not None:
+        X[bad_row, 3] = np.nan
+    np.save(folder / "X.npy", X)
+    np.save(folder / "Y.npy", data.Y)
 
 
-def train(rank_world: world.World | None, out: Path, name: str | None = None) -> None:
+def source(folder: Path) -> NpySource:
+    return NpySource(folder / "X.npy", folder / "Y.npy", chunk_rows=GROUP_ROWS)
+
+
+def train(rank_world: world.World | None, data_folder: Path, out: Path) -> None:
     """Every run of CONFIGS, summed plainly and deterministically; with ``rank_world``
     None, the trainer of one process with no reducer at all (the reference)."""
-    sharded.CHUNK_ROWS = CHUNK_ROWS
-    data = dataset()
     results = {}
     for name, options in CONFIGS.items():
         config = check(TrainConfig(dtype="float64", tol=0.0, **options))
         for deterministic in (False, True) if rank_world else (False,):
             reducer = Reducer(rank_world, deterministic) if rank_world else None
-            trainer = Trainer(prepare(data, config), config, reducer).fit()
+            if deterministic:
+                world.set_threads(1)
+            data = launch.prepare(source(data_folder), config, reducer)
+            trainer = Trainer(data, config, reducer).fit()
+            metrics = trainer.metrics()
             key = f"{name}-{'det' if deterministic else 'sum'}"
             results[f"{key}-W"] = trainer.W.numpy()
             results[f"{key}-b"] = trainer.b.numpy()
             results[f"{key}-S"] = trainer.stats.S.numpy()
+            results[f"{key}-metrics"] = np.array([metrics["train_mse"], metrics["test_mse"]])
+            results[f"{key}-fingerprint"] = np.array(data.fingerprint())
             results[f"{key}-calls"] = np.array(reducer.calls if reducer else 0)
             results[f"{key}-epochs"] = np.array(trainer.epoch)
     np.savez(out / f"{rank_world.rank if rank_world else 'plain'}.npz", **results)
 
 
-def fail(rank_world: world.World, out: Path, how: str) -> None:
-    """Rank 1 fails (a UserError while computing its partial, or dies outright); the
-    others record what stopped them, and when, in OUT/how-RANK.json."""
+def fail(rank_world: world.World, data_folder: Path, out: Path, how: str) -> None:
+    """Rank 1 meets a bad cell in its group, or dies outright while computing its part;
+    every rank records what stopped it, and when, in OUT/how-RANK.json."""
     reducer = Reducer(rank_world)
-
-    def compute():
-        if rank_world.rank == 1:
-            if how == "die":
-                os._exit(3)
-            raise UserError("data.csv, row 7: 'abc' is not a number.")
-        return {rank_world.rank: np.ones(4)}
-
     started = time.monotonic()
     seen = {"error": None}
     try:
-        reducer.sum({"x": (4,)}, ["x"] * rank_world.size, compute)
+        if how == "bad-cell":  # group 4 (rows 361-450) belongs to rank 1 of 3
+            launch.prepare(source(data_folder), check(TrainConfig()), reducer)
+        else:
+
+            def compute():
+                if rank_world.rank == 1:
+                    os._exit(3)
+                return {rank_world.rank: np.ones(4)}
+
+            reducer.sum({"x": (4,)}, ["x"] * rank_world.size, compute)
     except UserError as error:
         seen = {"error": type(error).__name__, "exit_code": error.exit_code}
-        seen["reports"] = reports(error, rank_world)
+        seen["reports"] = getattr(error, "report", rank_world.rank == 0)
+        seen["message"] = str(error)
     seen["seconds"] = time.monotonic() - started
     (out / f"{how}-{rank_world.rank}.json").write_text(json.dumps(seen))
 
@@ -95,11 +112,12 @@ def signal(rank_world: world.World, out: Path) -> None:
 def main(scenario: str, rank: int, size: int, store: str, out: str) -> None:
     rank_world = world.World(rank=rank, size=size, local_rank=rank, local_size=size)
     rank_world = world.start(rank_world, init_method=f"file://{store}", timeout=TIMEOUT_S)
-    train(rank_world, Path(out))
+    out = Path(out)
+    train(rank_world, out.parent / "data", out)
     if scenario == "train-and-fail":  # the world survives an error, not a death
-        signal(rank_world, Path(out))
-        fail(rank_world, Path(out), "error")
-        fail(rank_world, Path(out), "die")
+        signal(rank_world, out)
+        fail(rank_world, out.parent / "bad", out, "bad-cell")
+        fail(rank_world, out.parent / "bad", out, "die")
 
 
 if __name__ == "__main__":

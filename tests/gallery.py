@@ -73,8 +73,8 @@ class MSEZerosForY(MSE):
         return (2.0 / Y_hat.shape[0]) * g * (Y_hat - Y), torch.zeros_like(Y)
 
 
-class OldStyleMSEMissingTwo(torch.autograd.Function):
-    """MSEMissingTwo written old style, forward(ctx, ...)."""
+class CtxStyleMSEMissingTwo(torch.autograd.Function):
+    """MSEMissingTwo in the forward(ctx, …) style."""
 
     @staticmethod
     def forward(ctx, Y_hat, Y):
@@ -144,7 +144,9 @@ class LinearFloat32Bug(Linear):
     @staticmethod
     def backward(ctx, G):
         grad_X, grad_W, grad_b = Linear.backward(ctx, G)
-        return grad_X, grad_W * (1.01 if G.dtype == torch.float32 else 1.0), grad_b
+        if grad_W is not None and G.dtype == torch.float32:
+            grad_W = grad_W * 1.01
+        return grad_X, grad_W, grad_b
 
 
 # --- a non-tensor argument ---------------------------------------------------------------
@@ -220,7 +222,9 @@ CASES = (
     Case("mse q·p vs q", MSEMeanForward, ERR, ("scaled", "scaled"), {0: 3.0, 1: 3.0}),
     Case("mse ignores g", MSEIgnoresG, ERR, ("ignores-grad-output",) * 2),
     Case("mse zeros for Y", MSEZerosForY, ERR, ("ok", "missing")),
-    Case("old-style mse", OldStyleMSEMissingTwo, ERR, ("scaled",) * 2, {0: 0.5, 1: 0.5}),
+    Case(
+        "forward(ctx, …) style mse", CtxStyleMSEMissingTwo, ERR, ("scaled",) * 2, {0: 0.5, 1: 0.5}
+    ),
     Case(
         "unsummed bias",
         _linear_backward(LinearUnsummedBias),
@@ -264,8 +268,8 @@ CASES = (
 # --- correct targets ---------------------------------------------------------------------
 
 
-class OldStyleLinear(torch.autograd.Function):
-    """Linear, old style; no jvp, so forward mode is not applicable."""
+class CtxStyleLinear(torch.autograd.Function):
+    """Linear in the forward(ctx, …) style; no jvp, so forward mode is not applicable."""
 
     @staticmethod
     def forward(ctx, X, W, b):
@@ -306,7 +310,7 @@ ERR_SHAPES: Shapes = lambda q, n, p: ((q, p), (q, p))  # noqa: E731
 CORRECT: tuple[tuple[str, Any, Shapes], ...] = (
     ("Linear", Linear, LINEAR_SHAPES),
     ("MSE", MSE, ERR_SHAPES),
-    ("OldStyleLinear", OldStyleLinear, LINEAR_SHAPES),
+    ("CtxStyleLinear", CtxStyleLinear, LINEAR_SHAPES),
     ("OnceDifferentiableMSE", OnceDifferentiableMSE, ERR_SHAPES),
     ("ScaledLinear", ScaledLinear, lambda q, n, p: ((q, n), (n, p), -1.5)),
     ("model", model, lambda q, n, p: ((q, n), (n, p), (p,), (q, p))),

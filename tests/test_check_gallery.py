@@ -127,7 +127,7 @@ def test_assert_gradients_raises_with_the_summary_and_passes_right_code():
         ((Linear, 3, "x"), ValueError, "at least one floating-point tensor"),
         ((Linear, torch.ones(2, dtype=torch.int64)), ValueError, "floating-point tensor"),
         ((42, torch.ones(2)), TypeError, "must be a torch.autograd.Function subclass"),
-        ((lambda x: (x, x), torch.ones(2)), TypeError, "returned 2 outputs"),
+        ((lambda x: (x > 0, x.long()), torch.ones(2)), TypeError, "floating-point tensor"),
     ],
 )
 def test_unusable_arguments_are_refused_with_a_reason(args, error, match):

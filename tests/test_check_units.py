@@ -7,29 +7,34 @@ import torch
 
 import handgrad
 from gallery import ScaledLinear, tensors
-from handgrad.checking.diagnose import describe_factor, diagnose_shape, unsummed_axes
-from handgrad.checking.numeric import numeric_vjp, random_grad_output, to_float64
-from handgrad.cli.check import parse_shape
+from handgrad.checking.diagnose import diagnose_shape, unsummed_axes
+from handgrad.checking.factors import describe_factor
+from handgrad.checking.inputs import parse_shape
+from handgrad.checking.numeric import numeric_vjp
+from handgrad.checking.outputs import Outputs, random_grad_output
+from handgrad.checking.placement import to_float64
 from handgrad.errors import UserError
 
 
 def test_numeric_vjp_matches_autograd_in_float64():
     X, W = tensors((5, 4), (4, 3))
-    V = random_grad_output(torch.empty(5, 3), seed=1)
-    numeric = numeric_vjp(lambda X, W: torch.tanh(X @ W), [X, W], V, [0, 1], eps=1e-6)
+    V = random_grad_output(torch.empty(5, 3), 1)
+    outputs = Outputs((torch.empty(5, 3),), True, (True,), (torch.ones(5, 3, dtype=torch.bool),))
+    numeric = numeric_vjp(lambda X, W: torch.tanh(X @ W), [X, W], [V], outputs, [0, 1], 1e-6)
     leaves = [t.clone().requires_grad_() for t in (X, W)]
     exact = torch.autograd.grad(torch.tanh(leaves[0] @ leaves[1]), leaves, V)
     for estimate, truth in zip(numeric.values(), exact, strict=True):
+        estimate = estimate.sum(0)
         torch.testing.assert_close(estimate, truth, rtol=1e-7, atol=1e-9)
 
 
 def test_random_grad_output_is_seeded_and_bounded_away_from_zero():
-    a = random_grad_output(torch.empty(50, 4), seed=7)
-    assert torch.equal(a, random_grad_output(torch.empty(50, 4), seed=7))
-    assert not torch.equal(a, random_grad_output(torch.empty(50, 4), seed=8))
+    a = random_grad_output(torch.empty(50, 4), 7)
+    assert torch.equal(a, random_grad_output(torch.empty(50, 4), 7))
+    assert not torch.equal(a, random_grad_output(torch.empty(50, 4), 8))
     assert a.dtype == torch.float64 and bool(((a.abs() >= 0.5) & (a.abs() <= 1.5)).all())
     assert (a > 0).any() and (a < 0).any()
-    assert random_grad_output(torch.tensor(1.0), seed=0).shape == ()
+    assert random_grad_output(torch.tensor(1.0), 0).shape == ()
 
 
 def test_float64_copies_leave_the_originals_alone():
@@ -126,3 +131,39 @@ def test_zero_dim_inputs_and_outputs():
 def test_non_contiguous_inputs():
     X = torch.randn(3, 4, dtype=torch.float64).T
     assert handgrad.check(handgrad.Linear, X, *tensors((3, 2), (2,))).ok
+
+
+def test_a_factor_that_is_one_over_a_scalar_argument_says_so():
+    text = describe_factor(2.0, scalars=[(0.5, "input 1 (alpha)")])
+    assert text == "2 (= 1/0.5, with 0.5 = input 1 (alpha))"
+    assert describe_factor(1 / 3, scalars=[(3.0, "input 1 (k)")]) == "1/3 (with 3 = input 1 (k))"
+
+
+def test_a_function_passed_as_its_apply_is_checked_as_the_function():
+    # gradcheck users pass MyFunction.apply; through apply, autograd would sum the
+    # unsummed bias gradient itself and hide the bug.
+    import torch
+
+    import handgrad
+    from gallery import LinearUnsummedBias, _linear_backward
+
+    function = _linear_backward(LinearUnsummedBias)
+    X, W, b = torch.randn(6, 4), torch.randn(4, 3), torch.randn(3)
+    report = handgrad.check(function.apply, X, W, b)
+    assert report.verdict == "WRONG"
+    assert "input 2 (b): wrong-shape" in str(report)
+
+
+def test_an_error_in_the_users_code_names_its_line(tmp_path):
+    from handgrad.checking.analytic import describe_error
+
+    module = tmp_path / "crashy_module.py"
+    module.write_text("def f(x):\n    a, b = (x,)\n    return a\n")
+    namespace: dict = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    try:
+        namespace["f"](1)
+    except ValueError as error:
+        text = describe_error(error)
+    assert text.startswith("ValueError: not enough values to unpack")
+    assert text.endswith("(at crashy_module.py:2)")

@@ -49,9 +49,25 @@ def finished_run(cwd: Path) -> None:
     )
 
 
+def run_at_its_limit(cwd: Path) -> None:
+    args = ["train", "--dataset", "linnerud", "--epochs", "5", "--out", "run", "--quiet"]
+    assert run_cli(args, cwd).returncode == 0
+
+
 def corrupt_checkpoint(cwd: Path) -> None:
-    finished_run(cwd)
+    run_at_its_limit(cwd)
     (cwd / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+
+
+def interrupted_run(cwd: Path) -> None:
+    """What Ctrl-C leaves: no model, and metrics.json saying so."""
+    run_at_its_limit(cwd)
+    model = cwd / "run" / "model"
+    for path in model.iterdir():
+        path.unlink()
+    model.rmdir()
+    metrics = json.loads((cwd / "run" / "metrics.json").read_text())
+    (cwd / "run" / "metrics.json").write_text(json.dumps(metrics | {"stop_reason": "interrupted"}))
 
 
 def model_json(cwd: Path, change) -> None:
@@ -86,31 +102,39 @@ CASES = [
     Case("batch size 0", ["train", "--batch-size", "0"], r"argument --batch-size: must be a positive whole number or 'full'; got '0'"),
     Case("negative learning rate", ["train", "--lr", "-1"], r"argument --lr: must be a positive number or 'auto'; got '-1'"),
     Case("zero epochs", ["train", "--epochs", "0"], r"argument --epochs: must be a positive whole number; got '0'"),
+    Case("misspelt flag", ["train", "--taget", "y"], r"unrecognized arguments: --taget y; did you mean --target\?"),
     Case("test fraction 1.5", ["train", "--test-fraction", "1.5"], r"argument --test-fraction: must be a number in \[0, 1\); got '1.5'"),
     Case("negative val fraction", ["train", "--val-fraction", "-0.1"], r"argument --val-fraction: must be a number in \[0, 1\); got '-0.1'"),
     Case("fractions leave no rows", ["train", "--test-fraction", "0.6", "--val-fraction", "0.5"], r"val_fraction \+ test_fraction must leave rows to train on"),
     Case("unknown data set", ["train", "--dataset", "iris"], r"argument --dataset: invalid choice: 'iris' \(choose from '?diabetes'?, '?linnerud'?, '?synthetic'?\)"),
-    Case("unknown optimizer", ["train", "--optimizer", "adm"], r"argument --optimizer: invalid choice: 'adm' \(choose from '?gd'?, '?sgd'?, '?adam"),
-    Case("unknown scheduler", ["train", "--scheduler", "linear"], r"argument --scheduler: invalid choice: 'linear' \(choose from '?none'?, '?step"),
+    Case("unknown optimizer", ["train", "--optimizer", "adm"], r"argument --optimizer: invalid choice: 'adm' \(choose from '?auto'?, '?gd'?, '?sgd'?, '?adam"),
+    Case("unknown scheduler", ["train", "--scheduler", "linear"], r"argument --scheduler: invalid choice: 'linear' \(choose from '?auto'?, '?none'?, '?step"),
     Case("unknown device", ["train", "--device", "tpu"], r"argument --device: invalid choice: 'tpu' \(choose from '?auto'?, '?cpu'?, '?cuda'?, '?mps'?\)"),
     Case("no CUDA device", ["train", "--device", "cuda"], r"--device cuda: no CUDA device is available here; use --device cpu"),
     Case("both data sources", ["train", "--dataset", "diabetes", "--data", "x.csv"], r"give either --dataset or --data, not both"),
-    Case("nesterov without momentum", ["train", "--nesterov"], r'nesterov needs optimizer "sgd" with a momentum above 0'),
+    Case("nesterov without sgd", ["train", "--nesterov"], r"--nesterov has no effect with --optimizer auto: it needs --optimizer sgd; set that, or drop --nesterov"),
+    Case("nesterov without momentum", ["train", "--optimizer", "sgd", "--nesterov"], r"--nesterov has no effect with --momentum 0: it needs --momentum above 0"),
+    Case("momentum without sgd", ["train", "--momentum", "0.9"], r"--momentum 0.9 has no effect with --optimizer auto: it needs --optimizer sgd; set that, or drop --momentum"),
+    Case("momentum with adam", ["train", "--optimizer", "adam", "--momentum", "0.9"], r"--momentum 0.9 has no effect with --optimizer adam: it needs --optimizer sgd"),
+    Case("lr-gamma without a scheduler", ["train", "--lr-gamma", "0.5"], r"--lr-gamma 0.5 has no effect with --scheduler auto: it needs --scheduler step, exponential or plateau"),
+    Case("lr-step-size without step", ["train", "--lr-step-size", "10", "--scheduler", "exponential"], r"--lr-step-size 10 has no effect with --scheduler exponential: it needs --scheduler step"),
     Case("early stopping without validation", ["train", "--early-stopping", "--val-fraction", "0"], r"early_stopping needs a validation split"),
     Case("one data row", ["train", "--data", "one.csv", "--target", "y"], r"one.csv has only 1 data row", setup="single_row"),
     # run directories
     Case("run directory exists", ["train", "--out", "empty"], r"run directory empty already exists; handgrad never overwrites a run", setup="empty_dir"),
     Case("resume a missing run", ["train", "--resume", "nowhere"], r"--resume nowhere: no such run directory"),
     Case("resume a folder that is no run", ["train", "--resume", "empty"], r"--resume empty: not a handgrad run directory", setup="empty_dir"),
-    Case("resume with a corrupt checkpoint", ["train", "--resume", "run"], r"run/checkpoint.pt is corrupt or from another handgrad version", setup="corrupt_checkpoint"),
+    Case("resume with a corrupt checkpoint", ["train", "--resume", "run", "--epochs", "10"], r"run/checkpoint.pt is corrupt or from another handgrad version", setup="corrupt_checkpoint"),
+    Case("resume a run at its epoch limit", ["train", "--resume", "run"], r"run is finished: it reached its limit of 5 epochs. To train on, raise the limit: handgrad train --resume run --epochs 10", setup="run_at_its_limit"),
     Case("resume with other settings", ["train", "--resume", "run", "--lr", "0.1"], r"--resume continues a run with its own settings; drop --lr", setup="finished_run"),
     # models
-    Case("model folder missing", ["predict", "--model", "nowhere", "--data", "new.csv"], r"nowhere/model is not a model folder: it does not exist", setup="features_csv"),
-    Case("run without a model", ["predict", "--model", "empty", "--data", "new.csv"], r"empty/model is not a model folder", setup="empty_dir"),
+    Case("model folder missing", ["predict", "--model", "nowhere", "--data", "new.csv"], r"--model nowhere: no such run directory or model folder", setup="features_csv"),
+    Case("folder that is no run", ["predict", "--model", "empty", "--data", "new.csv"], r"--model empty is neither a run directory nor a model folder", setup="empty_dir"),
+    Case("run interrupted before its model", ["predict", "--model", "run", "--data", "new.csv"], r"run has no model: the run was interrupted at epoch 5 before it finished. Finish it with: handgrad train --resume run$", setup="interrupted_run"),
     Case("corrupt model", ["predict", "--model", "run", "--data", "new.csv"], r"run/model/model.json is corrupt", setup="corrupt_model"),
     Case("model from a newer handgrad", ["predict", "--model", "run", "--data", "new.csv"], r"run/model was written in model format version 99, but this handgrad reads version 1", setup="future_model"),
     # divergence
-    Case("learning rate too large", ["train", "--lr", "5", "--out", "diverged"], r"training diverged at epoch \d+ .*the learning rate 5 is too large.*largest stable rate is 2/L = 0\.\d+; try --lr 0\.\d+", code=1),
+    Case("learning rate too large", ["train", "--lr", "5", "--out", "diverged"], r"training diverged at epoch \d+ .*the learning rate 5 is too large.*largest stable rate is 2/L = 0\.\d+; try --lr 0\.\d+, or --lr auto", code=1),
 ]  # fmt: skip
 
 
@@ -146,7 +170,11 @@ def test_divergence_keeps_a_checkpoint_and_saves_no_model(results):
     run = cwd / "diverged"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["stop_reason"] == "diverged"
-    assert metrics["train_mse"] is not None  # the best weights, finite
+    # The weights kept are those whose loss was recorded as the best, not the next ones.
+    history = metrics["history"]["train_mse"]
+    best = min(value for value in history if value is not None)
+    assert metrics["train_mse"] == pytest.approx(best, rel=1e-9)
+    assert history.index(best) == metrics["best_epoch"] - 1 < len(history) - 1
     assert not (run / "model").exists()
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert torch.isfinite(state["W"]).all() and torch.isfinite(state["b"]).all()

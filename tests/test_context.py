@@ -41,14 +41,14 @@ def test_context_defaults_and_bookkeeping():
     X, W, b, _ = make_problem(requires_grad=False)
     out, ctx = handgrad.forward(Linear, X, W, b)
     assert ctx.needs_input_grad == (True, True, True)
-    assert ctx.function is Linear and ctx.output is out
+    assert ctx._handgrad_function is Linear and ctx._handgrad_output is out
     saved_X, saved_W = ctx.saved_tensors
     assert saved_X is X and saved_W is W
     ctx.some_attribute = 3  # Functions may stash anything on ctx
     assert ctx.some_attribute == 3
 
 
-def test_old_style_function_runs_through_forward():
+def test_forward_ctx_style_function_runs_through_forward():
     class Square(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x):
@@ -74,3 +74,96 @@ def test_backward_needs_a_forward_and_a_seed_for_non_scalars():
     _, ctx = handgrad.forward(Linear, X, W, b)
     with pytest.raises(ValueError, match="needs a grad_output for a non-scalar output"):
         ctx.backward()
+
+
+def test_saved_variables_is_the_deprecated_alias_torch_still_supports():
+    x = torch.arange(3.0)
+    _, ctx = handgrad.forward(Linear, x[None], torch.ones(3, 2), torch.zeros(2))
+    with pytest.warns(DeprecationWarning, match="use 'saved_tensors'"):
+        saved = ctx.saved_variables
+    assert all(a is b for a, b in zip(saved, ctx.saved_tensors, strict=True))
+
+
+def test_a_function_may_set_any_attribute_even_output_and_function():
+    class Keeps(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = 2 * x
+            ctx.output, ctx.function, ctx.shape = y, "mine", x.shape
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            assert ctx.function == "mine" and ctx.shape == g.shape
+            return 2 * g
+
+    out, ctx = handgrad.forward(Keeps, torch.ones(3))
+    (grad,) = ctx.backward(torch.ones(3))
+    torch.testing.assert_close(grad, torch.full((3,), 2.0))
+
+
+class MaxIndex(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        values, index = x.max(0)
+        ctx.save_for_backward(index)
+        ctx.mark_non_differentiable(index)
+        ctx.n = x.shape[0]
+        return values, index
+
+    @staticmethod
+    def backward(ctx, g_values, g_index):
+        (index,) = ctx.saved_tensors
+        assert g_index is not None and not g_index.any()  # zeros, as autograd passes
+        return torch.zeros(ctx.n).index_put((index,), g_values)
+
+
+def test_non_differentiable_outputs_get_zeros_like_autograd_gives():
+    x = torch.tensor([1.0, 5.0, 2.0])
+    (values, index), ctx = handgrad.forward(MaxIndex, x)
+    assert ctx.non_differentiable == (index,)
+    (grad,) = ctx.backward(torch.tensor(3.0), None)
+    torch.testing.assert_close(grad, torch.tensor([0.0, 3.0, 0.0]))
+
+
+def test_materialize_grads_decides_between_zeros_and_none():
+    class Two(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, materialize):
+            ctx.set_materialize_grads(materialize)
+            return 2 * x, 3 * x
+
+        @staticmethod
+        def backward(ctx, g_a, g_b):
+            ctx.seen = (g_a is None, g_b is None)
+            return 2 * g_a + (0 if g_b is None else 3 * g_b), None
+
+    x = torch.ones(2)
+    _, ctx = handgrad.forward(Two, x, True)
+    ctx.backward(torch.ones(2), None)
+    assert ctx.seen == (False, False)
+    _, ctx = handgrad.forward(Two, x, False)
+    (grad, _) = ctx.backward(torch.ones(2), None)
+    assert ctx.seen == (False, True) and torch.equal(grad, torch.full((2,), 2.0))
+    with pytest.raises(ValueError, match="got 1 grad_outputs for 2 outputs"):
+        ctx.backward(torch.ones(2))
+
+
+def test_mark_dirty_and_save_for_forward_are_recorded():
+    class ScaleInPlace(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            ctx.save_for_forward(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+    x = torch.ones(2)
+    out, ctx = handgrad.forward(ScaleInPlace, x)
+    assert ctx.dirty_tensors == (out,) and ctx.saved_for_forward == (out,)
+    assert ctx.saved_tensors == ()  # save_for_forward is for jvp, as in torch
+    assert torch.equal(ctx.backward(torch.ones(2))[0], torch.full((2,), 2.0))

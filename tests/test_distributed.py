@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import distributed_worker as worker
-from handgrad.distributed import sharded, world
+from handgrad.data.splitting import RowSplit
+from handgrad.distributed import world
 
 LIMIT_S = 180  # a hung world fails the test instead of hanging it
 RUNS = tuple(worker.CONFIGS)
@@ -55,14 +57,19 @@ def worlds(tmp_path_factory):
     """What each rank saw: worlds of 2 and 3 ranks (the latter then sees rank 1 fail),
     started at once, while this process runs one rank, and the plain trainer."""
     base = tmp_path_factory.mktemp("worlds")
+    for name, bad_row in (("data", None), ("bad", 400)):
+        (base / name).mkdir()
+        worker.write_data(base / name, bad_row)
     running = {2: launch("train", 2, base / "2"), 3: launch("train-and-fail", 3, base / "3")}
     (base / "1").mkdir()
-    chunk_rows = sharded.CHUNK_ROWS
+    threads = torch.get_num_threads()
     try:
-        worker.train(world.World(), base / "1")
-        worker.train(None, base / "1")
-    finally:
-        sharded.CHUNK_ROWS = chunk_rows
+        worker.train(world.World(), base / "data", base / "1")
+        worker.train(None, base / "data", base / "1")
+    finally:  # --deterministic took one thread for the process: give them back
+        if world._thread_limits is not None:
+            world._thread_limits.restore_original_limits()
+        torch.set_num_threads(threads)
     codes = {size: wait(processes) for size, processes in running.items()}
     for code, err in codes[2]:
         assert code == 0, err
@@ -81,7 +88,7 @@ def worlds(tmp_path_factory):
 def test_deterministic_is_bit_identical_for_any_world_size(worlds, run, size):
     one = worlds[1][0]
     for rank, seen in enumerate(worlds[size]):
-        for part in ("W", "b", "S"):
+        for part in ("W", "b", "S", "metrics", "fingerprint"):
             key = f"{run}-det-{part}"
             assert np.array_equal(seen[key], one[key]), (key, size, rank)
 
@@ -95,7 +102,7 @@ def test_plain_sums_are_not_bit_identical(worlds):
         not np.array_equal(worlds[size][0][key], one[key])
         for size in (2, 3)
         for key in one
-        if "-sum-" in key and key[-2:] in ("-W", "-S")
+        if "-sum-" in key and key.endswith(("-W", "-S", "-metrics"))
     ]
     assert any(differ)
 
@@ -103,11 +110,11 @@ def test_plain_sums_are_not_bit_identical(worlds):
 @pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("size", (1, 2, 3))
 def test_all_reduce_equals_the_plain_trainer_to_1e12(worlds, run, size):
-    """Against the trainer with no reducer (one pass over all rows, no chunks)."""
+    """Against the trainer of one process with no reducer, over the same chunks."""
     plain = worlds["plain"]
     for mode in ("sum", "det"):
         for seen in worlds[size]:
-            for part in ("W", "b", "S"):
+            for part in ("W", "b", "S", "metrics"):
                 expected, got = plain[f"{run}-sum-{part}"], seen[f"{run}-{mode}-{part}"]
                 # float64 sums of a few hundred terms in another order: the rounding of
                 # each term, 1e-16, times the terms' spread; 1e-12 of the largest entry.
@@ -124,14 +131,20 @@ def test_every_rank_ends_with_the_same_weights(worlds, size):
 
 
 def test_one_all_reduce_per_fit_or_per_step(worlds):
+    """The moments: one exchange; the final metrics: one; a full-batch pass: one; a
+    mini-batch step: one, after one for the largest row norm. Batches never span two
+    groups (``training/passes.py``), so a group of q training rows takes ⌈q / size⌉."""
     seen = worlds[2][0]
+    split = RowSplit.make(worker.ROWS, 0.0, 0.2, 0)
+    size = worker.CONFIGS["minibatch"]["batch_size"]
+    steps = 0
+    for start in range(0, worker.ROWS, worker.GROUP_ROWS):
+        labels = split.labels(start, min(worker.GROUP_ROWS, worker.ROWS - start))
+        steps += -(-int((labels == 0).sum()) // size)
     for mode in ("sum", "det"):
-        assert seen[f"stats-{mode}-calls"] == 1  # the statistics of train and test at once
-        # one for the statistics, then one per full-batch pass
-        assert seen[f"full-{mode}-calls"] == 1 + seen[f"full-{mode}-epochs"]
-        steps = -(-800 // worker.CONFIGS["minibatch"]["batch_size"])
-        epochs = seen[f"minibatch-{mode}-epochs"]
-        assert seen[f"minibatch-{mode}-calls"] == 1 + epochs * steps
+        assert seen[f"stats-{mode}-calls"] == 2
+        assert seen[f"full-{mode}-calls"] == 2 + seen[f"full-{mode}-epochs"]
+        assert seen[f"minibatch-{mode}-calls"] == 3 + seen[f"minibatch-{mode}-epochs"] * steps
 
 
 def test_a_signal_on_one_rank_is_known_to_every_rank_at_the_same_step(worlds):
@@ -139,19 +152,20 @@ def test_a_signal_on_one_rank_is_known_to_every_rank_at_the_same_step(worlds):
         assert json.loads((worlds["folder"] / f"signal-{rank}.json").read_text()) == 15
 
 
-@pytest.mark.parametrize("how", ("error", "die"))
+@pytest.mark.parametrize("how", ("bad-cell", "die"))
 def test_a_failure_on_one_rank_stops_every_rank(worlds, how):
-    """Rank 1 raises a UserError in its partial (exit code 2), then dies (exit code 3)."""
+    """Rank 1 meets a NaN in its group of the file (a UserError, exit code 2), then dies
+    (exit code 3): the others stop within the timeout, with its exit code."""
     folder = worlds["folder"]
-    expected = {"error": "PeerFailedError", "die": "PeerLostError"}[how]
+    expected = {"bad-cell": "PeerFailedError", "die": "PeerLostError"}[how]
     for rank in (0, 2):
         seen = json.loads((folder / f"{how}-{rank}.json").read_text())
         assert seen["error"] == expected
         assert seen["seconds"] < worker.TIMEOUT_S + 5.0  # within the group's timeout
-    if how == "error":
-        failed = json.loads((folder / "error-1.json").read_text())
-        assert failed["error"] == "UserError"
+    if how == "bad-cell":
+        failed = json.loads((folder / "bad-cell-1.json").read_text())
+        assert failed["error"] == "UserError" and "row 401" in failed["message"]
         assert failed["exit_code"] == 2 and failed["reports"]  # it alone prints its message
         for rank in (0, 2):
-            seen = json.loads((folder / f"error-{rank}.json").read_text())
+            seen = json.loads((folder / f"bad-cell-{rank}.json").read_text())
             assert seen["exit_code"] == 2 and not seen["reports"]

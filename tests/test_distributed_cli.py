@@ -10,15 +10,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 import handgrad
 from handgrad.cli import main
+from handgrad.data.sources import chunk_rows_for
+from handgrad.distributed import world
 from handgrad.model import LinearModel
 
-# 25,000 rows: 20,000 training rows are two chunks of the sharded statistics (16,384 and
-# 3,616 rows) and the 5,000 test rows a third, so both ranks have work, unevenly.
-DATA = ["--dataset", "synthetic", "--samples", "25000", "--features", "8", "--targets", "2"]
-FLAGS = ["--deterministic", "--dtype", "float64", "--tol", "0", "--quiet"]
+# 12,000 rows of 100 features and 2 targets, held in memory, are cut into groups of
+# chunk_rows_for(102) = 10,280 rows under a reducer: two groups, one per rank, unevenly.
+DATA = ["--dataset", "synthetic", "--samples", "12000", "--features", "100", "--targets", "2"]
+FLAGS = ["--deterministic", "--dtype", "float64", "--tol", "0", "--quiet", "--optimizer", "gd"]
+FLAGS += ["--lr", "0.01"]  # slow enough that 30 epochs do not reach the optimum
 
 
 def torchrun() -> list[str]:
@@ -28,7 +33,18 @@ def torchrun() -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run"]
 
 
-def test_torchrun_resumes_a_run_bit_for_bit(tmp_path):
+@pytest.fixture
+def threads():
+    """--deterministic in this process takes one thread for it: give them back after."""
+    before = torch.get_num_threads()
+    yield
+    if world._thread_limits is not None:
+        world._thread_limits.restore_original_limits()
+    torch.set_num_threads(before)
+
+
+def test_torchrun_resumes_a_run_bit_for_bit(tmp_path, threads):
+    assert chunk_rows_for(102) < 12_000  # two groups, so rank 1 has work too
     alone, split = tmp_path / "alone", tmp_path / "split"
     assert main(["train", *DATA, *FLAGS, "--epochs", "30", "--out", str(alone)]) == 0
     assert main(["train", *DATA, *FLAGS, "--epochs", "10", "--out", str(split)]) == 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from handgrad.cli import _speaks
 from handgrad.distributed import world
-from handgrad.distributed.reduce import PeerFailedError, Reducer, reports
+from handgrad.distributed.reduce import PeerFailedError, Reducer
 from handgrad.errors import UserError
 
 TORCHRUN = {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}
@@ -47,13 +48,28 @@ def test_one_rank_raises_its_own_error_unchanged():
         Reducer(world.World()).sum({"a": (1,)}, ["a"], fail)
 
 
-def test_one_rank_speaks_for_all():
-    zero, one = world.World(0, 2), world.World(1, 2)
+def test_one_rank_speaks_for_all(monkeypatch):
     error = UserError("a bad flag")
-    assert reports(error, zero) and not reports(error, one)
-    assert not reports(PeerFailedError(1, 2), zero)
+    monkeypatch.setenv("RANK", "0")
+    assert _speaks(error)
+    assert not _speaks(PeerFailedError(1, 2))
+    monkeypatch.setenv("RANK", "1")
+    assert not _speaks(error)
     error.report = True  # the lowest failing rank, as Reducer.sum marks it
-    assert reports(error, one)
+    assert _speaks(error)
+
+
+def test_a_rank_shares_out_each_slot_exactly():
+    rng = np.random.default_rng(1)
+    parts = {0: rng.standard_normal(3), 2: rng.standard_normal(1)}
+    got = Reducer(world.World()).gather([3, 2, 1], lambda: parts)
+    assert [list(g) for g in got] == [list(parts[0]), [0.0, 0.0], list(parts[2])]
+
+
+def test_a_deterministic_exchange_too_large_is_refused():
+    sizes = [1 << 20] * 200  # 200 chunks' partials of 8 MiB each
+    with pytest.raises(UserError, match="drop --deterministic"):
+        Reducer(world.World(), deterministic=True).gather(sizes, dict)
 
 
 def test_nothing_to_sum_still_runs_the_work():

@@ -171,6 +171,13 @@ def test_early_stopping_holds_out_rows_and_keeps_the_best():
     model = GDRegressor(early_stopping=True, validation_fraction=0.2, random_state=0).fit(X, y)
     assert 0 < model.n_iter_ < 20_000
     assert model.score(X, y) > 0.9
+    # The weights kept are exactly those of the best validation loss in the history,
+    # which is not the last epoch's (so the restore is what put them there).
+    trainer = model._trainer
+    history = trainer.history["val_mse"]
+    best = int(np.argmin(history))
+    assert best < len(history) - 1 and trainer.best_epoch == best + 1
+    assert trainer.metrics()["val_mse"] == pytest.approx(history[best], rel=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -201,7 +208,7 @@ def test_verbose_prints_each_epoch_and_the_stop(capsys):
     model = GDRegressor(verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert out.count("train MSE") == model.n_iter_
-    assert f"Stopped after {model.n_iter_} epochs (tol)" in out
+    assert f"Stopped after {model.n_iter_} epochs (converged)" in out
 
 
 def test_float32_reaches_the_optimum_too():

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from handgrad.runs.atomic import write_text
 from handgrad.runs.checkpoint import load_checkpoint
@@ -81,6 +82,14 @@ def test_kill_9_then_resume_gives_the_same_weights(tmp_path, uninterrupted):
     W, b = weights(tmp_path / "run")
     W_whole, b_whole = weights(uninterrupted)
     assert torch.equal(W, W_whole) and torch.equal(b, b_whole)
+    assert logged_steps(tmp_path / "run") == list(range(1, 21))  # each epoch once, in one file
+
+
+def logged_steps(run: Path) -> list[int]:
+    assert len(list((run / "tensorboard").iterdir())) == 1
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    return [event.step for event in events.Scalars("Loss/train")]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -101,6 +110,7 @@ def test_interrupt_saves_a_resumable_run(tmp_path, uninterrupted, signum):
     W, b = weights(run)
     W_whole, b_whole = weights(uninterrupted)
     assert torch.equal(W, W_whole) and torch.equal(b, b_whole)
+    assert logged_steps(run) == list(range(1, 21))
 
 
 def test_same_seed_same_weights(tmp_path, uninterrupted):

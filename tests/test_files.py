@@ -51,6 +51,15 @@ def parquet(frame: pd.DataFrame):
     return lambda path: frame.to_parquet(path)
 
 
+def xlsx(path: Path) -> None:
+    """The skeleton of an Excel workbook: a zip of XML parts under xl/."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+
+
 # ---------------------------------------------------------------------------- happy paths
 
 
@@ -359,6 +368,15 @@ CASES = [
         ("dta.csv does not exist", "did you mean data.csv?"),
     ),
     Case(
+        "missing-far",
+        "Files",
+        "file does not exist, only an unrelated name does",
+        "`nope.csv`, with `pm.csv` present",
+        {"pm.csv": GOOD},
+        train("nope.csv"),
+        ("nope.csv does not exist",),
+    ),
+    Case(
         "folder",
         "Files",
         "a folder",
@@ -371,10 +389,28 @@ CASES = [
         "extension",
         "Files",
         "unknown extension",
+        "`data.json`",
+        {"data.json": "x"},
+        train("data.json"),
+        ("'.json'", ".csv, .tsv, .txt, .parquet, .pq, .npz"),
+    ),
+    Case(
+        "spreadsheet",
+        "Files",
+        "a spreadsheet",
         "`data.xlsx`",
         {"data.xlsx": "x"},
         train("data.xlsx"),
-        ("'.xlsx'", ".csv, .tsv, .txt, .parquet, .pq, .npz"),
+        ("data.xlsx is a spreadsheet", "save it as CSV"),
+    ),
+    Case(
+        "xlsx-as-csv",
+        "Files",
+        "an Excel workbook renamed .csv",
+        "an `.xlsx` saved as `data.csv`",
+        {"data.csv": xlsx},
+        train(),
+        ("data.csv looks like an Excel workbook (.xlsx), not text", "save it as CSV"),
     ),
     Case(
         "no-extension",
@@ -520,6 +556,24 @@ CASES = [
         {"data.csv": "a;b;y\n1,5;2;3\n4;5;6\n"},
         train(),
         ("column 'a'", "'1,5'", "'.' as the decimal point"),
+    ),
+    Case(
+        "decimal-comma-everywhere",
+        "Cell contents",
+        "decimal commas in every column",
+        "`a;b;y` / `1,5;2,25;3,1`",
+        {"data.csv": "a;b;y\n1,5;2,25;3,1\n4,0;5,5;6,2\n"},
+        train(),
+        ("data.csv writes numbers with a decimal comma", "replace every ',' with '.'"),
+    ),
+    Case(
+        "decimal-comma-comma-separated",
+        "Cell contents",
+        "a thousands separator, quoted",
+        '`a,b,y` / `"1,234",2,3`',
+        {"data.csv": 'a,b,y\n"1,234",2,3\n4,5,6\n'},
+        train(),
+        ("column 'a'", "'1,234'", "no thousands separators"),
     ),
     Case(
         "empty-cell",

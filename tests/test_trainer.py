@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -23,7 +21,7 @@ def fit(dataset, **settings) -> Trainer:
 @pytest.mark.parametrize("path", ["auto", "chained"])
 def test_defaults_reach_the_closed_form_optimum(name, path):
     metrics = fit(load_dataset(name), path=path).metrics()
-    assert metrics["stop_reason"] == "tol"
+    assert metrics["stop_reason"] == "converged" and metrics["converged"] is True
     assert 0 <= metrics["gap_to_optimum"] < 1e-4
 
 
@@ -89,7 +87,9 @@ def test_stats_path_iterates_equal_chained_path():
 def test_optimizers_and_schedules_converge_near_the_optimum(settings):
     metrics = fit(load_dataset("diabetes"), **settings).metrics()
     stochastic = settings.get("batch_size") is not None
-    assert metrics["gap_to_optimum"] < (1e-2 if stochastic else 1e-4)
+    # 12 epochs of SGD end 0.3-1.1 % above the optimum, depending on the split and the
+    # order (seeds 0-5), hence 2e-2 for the stochastic cases.
+    assert metrics["gap_to_optimum"] < (2e-2 if stochastic else 1e-4)
 
 
 @pytest.mark.filterwarnings("error::UserWarning")
@@ -100,13 +100,14 @@ def test_schedulers_change_the_rate():
     assert rates[10] == pytest.approx(rates[0] * 0.01)
 
 
-def test_learning_rate_auto_is_one_over_largest_hessian_eigenvalue():
+def test_learning_rate_auto_of_plain_descent_is_two_over_l_plus_mu():
     dataset = load_dataset("diabetes")
-    trainer = fit(dataset, max_epochs=1, test_fraction=0.0)
+    trainer = fit(dataset, optimizer="gd", max_epochs=1, test_fraction=0.0)
     X = (dataset.X - dataset.X.mean(0)) / dataset.X.std(0)
     X = np.hstack([X, np.ones((dataset.n_samples, 1))])
-    largest = np.linalg.eigvalsh(2.0 / dataset.n_samples * X.T @ X)[-1]
-    assert trainer.learning_rate == pytest.approx(1.0 / largest, rel=1e-7)  # float32 data
+    eigenvalues = np.linalg.eigvalsh(2.0 / dataset.n_samples * X.T @ X)
+    expected = 2.0 / (eigenvalues[-1] + eigenvalues[0])
+    assert trainer.learning_rate == pytest.approx(expected, rel=1e-6)  # float32 data
 
 
 def test_early_stopping_restores_the_best_validation_weights():
@@ -133,14 +134,21 @@ def test_resume_from_state_is_bit_identical():
     assert second.history == whole.history
 
 
-def test_divergence_stops_with_a_suggestion_and_keeps_finite_weights():
-    trainer_config = check(TrainConfig(learning_rate=5.0))
-    trainer = Trainer(prepare(load_dataset("diabetes"), trainer_config), trainer_config)
+def test_divergence_stops_with_a_suggestion_and_restores_exactly_the_best_weights():
+    config = check(TrainConfig(learning_rate=5.0))
+    trainer = Trainer(prepare(load_dataset("diabetes"), config), config)
     with pytest.raises(DivergedError, match=r"learning rate 5 is too large.*2/L = 0\.2\d+"):
         trainer.fit()
     assert trainer.stop_reason == "diverged"
-    assert torch.isfinite(trainer.W).all() and torch.isfinite(trainer.b).all()
-    assert math.isfinite(trainer.metrics()["train_mse"])
+    history = trainer.history["train_mse"]
+    best = int(np.argmin(history))
+    assert best == trainer.best_epoch - 1 and len(history) > best + 1
+    # The weights kept are those the best recorded loss was measured on: the exact
+    # train MSE of the final weights is that loss (not the next epoch's).
+    assert trainer.metrics()["train_mse"] == pytest.approx(history[best], rel=1e-9)
+    # ... and they are the weights after exactly best + 1 epochs, bit for bit.
+    again = Trainer(prepare(load_dataset("diabetes"), config), config).fit(max_epochs=best + 1)
+    assert torch.equal(trainer.W, again.W) and torch.equal(trainer.b, again.b)
 
 
 def test_more_features_than_rows_still_trains():

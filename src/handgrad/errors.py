@@ -13,3 +13,9 @@ class UserError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class DataWarning(UserWarning):
+    """Something in the user's data that handgrad works around rather than refuses: a
+    column left out, a constant feature, a least-squares optimum that is not unique. The
+    message says what and why."""

@@ -20,11 +20,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from handgrad.config import DEVICES, DTYPES, OPTIMIZERS, TrainConfig
+from handgrad.config import DEVICES, DTYPES, OPTIMIZERS, TrainConfig, ignored_settings
 from handgrad.data.dataset import Dataset
 from handgrad.errors import UserError
 from handgrad.model import LinearModel
-from handgrad.training import DivergedError, Trainer, prepare
+from handgrad.training import DivergedError, Trainer, convergence, prepare
+from handgrad.training.convergence import ESTIMATOR_NAMES, advice
 
 
 def _to_numpy(A):
@@ -41,6 +42,11 @@ def _fingerprint(X: np.ndarray, Y: np.ndarray) -> bytes:
     return digest.digest()
 
 
+def _spell(setting: str, value) -> str:
+    """A setting as a GDRegressor parameter: "momentum=0.9", or the name alone."""
+    return setting if value is None else f"{setting}={value!r}"
+
+
 class GDRegressor(RegressorMixin, BaseEstimator):
     """Least squares by gradient descent on handgrad's hand-written ``Linear`` and ``MSE``.
 
@@ -52,22 +58,28 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     learning_rate : float or "auto", default="auto"
-        Step size. "auto" is 1/L, L the largest eigenvalue of the loss's Hessian on the
-        training rows: the largest step that never overshoots.
-    max_epochs : int, default=20000
-        Most passes over the training rows (``TrainConfig``'s default); ``tol`` stops sooner.
+        Step size. "auto" derives it from the data for the batch size and optimizer
+        used (``handgrad.training.schedule``): e.g. 2/(L+μ) for full-batch "gd", L and
+        μ the extreme eigenvalues of the loss's Hessian, 1/L_B for batches of B rows.
+    max_epochs : int or None, default=None
+        Most passes over the training rows; None: 20000, or for full-batch descent at a
+        fixed step as many as its slowest direction needs. ``tol`` stops sooner.
     batch_size : int or None, default=None
         Rows per step; None is full batch, the exact gradient.
-    optimizer : {"gd", "sgd", "adam", "adamw", "rmsprop", "adagrad"}, default="gd"
-        "gd" is w <- w - learning_rate * grad; the others are ``torch.optim``'s.
-    tol : float, default=1e-10
-        Stop once the monitored loss has improved by less than ``tol`` times its best for
-        ``n_iter_no_change`` epochs in a row. Relative, so independent of the units of y.
-        Tighter than ``TrainConfig``'s 1e-7, which bounds the gap in *loss* (1e-6 on
-        diabetes); predictions err by about the square root of that gap, so the
-        estimator needs 1e-10 to match ``LinearRegression``'s predictions to 1e-5.
+    optimizer : {"auto", "gd", "sgd", "adam", "adamw", "rmsprop", "adagrad"}, default="auto"
+        "auto" is heavy-ball momentum with the optimal parameters for full batch at the
+        auto rate, else "gd"; "gd" is w <- w - learning_rate * grad; the others are
+        ``torch.optim``'s.
+    momentum : float in [0, 1), default=0.0
+        Momentum of ``optimizer="sgd"`` (an error with any other optimizer).
+    tol : float or None, default=None
+        Stop once the training MSE is within ``tol`` (relative) of the closed-form
+        optimum. None: 1e-10 for full batch in float64 (predictions then match
+        ``LinearRegression``'s to about 1e-5), 1e-7 in float32, 1e-4 for mini-batches.
+        With early stopping, the relative improvement of the validation loss that counts.
     n_iter_no_change : int, default=20
-        Epochs without such an improvement before stopping.
+        Epochs without progress before the rate is halved (mini-batch and adaptive
+        runs) or the fit stops as stalled; momentum lengthens the window.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows, monitor their MSE instead of the
         training loss, and keep the best weights. ``fit`` only: ``partial_fit`` trains
@@ -102,6 +114,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Epochs run, over all ``fit`` or ``partial_fit`` calls since the trainer was set up.
     loss_curve_ : list of float
         Training MSE after each epoch.
+    converged_ : bool
+        Whether the training MSE ended within 1e-3 (relative) of the closed-form
+        optimum; when not, ``fit`` also warns with scikit-learn's ``ConvergenceWarning``.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -119,10 +134,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, np.inf, closed="neither"), StrOptions({"auto"})],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "tol": [Interval(Real, 0, np.inf, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "tol": [Interval(Real, 0, np.inf, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -138,10 +154,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self,
         *,
         learning_rate="auto",
-        max_epochs=TrainConfig.max_epochs,
+        max_epochs=None,
         batch_size=None,
-        optimizer="gd",
-        tol=1e-10,
+        optimizer="auto",
+        momentum=0.0,
+        tol=None,
         n_iter_no_change=TrainConfig.n_iter_no_change,
         early_stopping=False,
         validation_fraction=0.1,
@@ -156,6 +173,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.optimizer = optimizer
+        self.momentum = momentum
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
@@ -201,14 +219,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 f"Stopped after {trainer.epoch} epochs ({trainer.stop_reason}), "
                 f"train MSE = {trainer.history['train_mse'][-1]:.8g}"
             )
-        if self._trainer.stop_reason == "max_epochs":
+        self._store(y_1d)
+        if not self.converged_:
+            metrics = self._trainer.metrics()
             warnings.warn(
-                f"GDRegressor reached max_epochs={self.max_epochs} before the loss "
-                f"stalled (tol={self.tol}); raise max_epochs or the learning_rate.",
+                f"GDRegressor: {advice(metrics, self._trainer, ESTIMATOR_NAMES)}",
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        return self._store(y_1d)
+        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y):
@@ -302,12 +321,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         early_stopping = self.early_stopping and not incremental
         learning_rate = self.learning_rate
-        return TrainConfig(
+        config = TrainConfig(
             max_epochs=self.max_epochs,
             learning_rate=learning_rate if learning_rate == "auto" else float(learning_rate),
             batch_size=self.batch_size,
             optimizer=self.optimizer,
-            tol=float(self.tol),
+            momentum=float(self.momentum),
+            tol=None if self.tol is None else float(self.tol),
             n_iter_no_change=self.n_iter_no_change,
             early_stopping=early_stopping,
             val_fraction=float(self.validation_fraction) if early_stopping else 0.0,
@@ -318,6 +338,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             device=self.device,
             dtype=self.dtype,
         )
+        for ignored in ignored_settings(config):  # a parameter that would do nothing
+            raise ValueError(f"GDRegressor: {ignored.message(_spell)}")
+        return config
 
     def _continue_on(self, X: np.ndarray, Y: np.ndarray) -> Trainer:
         """A trainer on a new batch, in the old one's units, carrying its whole state.
@@ -361,15 +384,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def _store(self, y_1d: bool) -> GDRegressor:
         """Fitted attributes from the trainer, in the data's own units."""
         trainer, data = self._trainer, self._trainer.data
+        W, b = trainer.weights
         model = LinearModel(
-            W=trainer.W.detach().cpu(),
-            b=trainer.b.detach().cpu(),
+            W=W.detach().cpu(),
+            b=b.detach().cpu(),
             x_scaler=data.x_scaler,
             y_scaler=data.y_scaler,
             feature_names=data.feature_names,
             target_names=data.target_names,
         )
         W_raw, b_raw = model.raw_coefficients()  # (n, p), (p,)
+        self.converged_ = convergence.converged(trainer.current_gap())
         self.coef_ = W_raw.T[0] if y_1d else W_raw.T
         self.intercept_ = float(b_raw[0]) if y_1d else b_raw
         self.n_iter_ = trainer.epoch

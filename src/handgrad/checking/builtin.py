@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from handgrad.checking.check import check
+from handgrad.checking.entry import check
 from handgrad.checking.report import GradientReport
 from handgrad.functions import MSE, Linear, LinearMSE
 
@@ -37,22 +37,29 @@ class Row(NamedTuple):
     report: GradientReport
 
 
-def check_builtin(seed: int = 0) -> list[Row]:
-    """Check every Function of ``FUNCTIONS`` at every size of ``SIZES``, in every dtype."""
+def check_builtin(seed: int = 0, device: str | torch.device = "cpu") -> list[Row]:
+    """Check every Function of ``FUNCTIONS`` at every size of ``SIZES``, in every dtype,
+    on inputs that live on ``device``."""
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for name, function, shapes in FUNCTIONS:
         for sizes in SIZES:
             for dtype in DTYPES:
                 inputs = [
-                    torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype)
+                    torch.randn(shape, generator=generator, dtype=torch.float64).to(device, dtype)
                     for shape in shapes(*sizes)
                 ]
                 rows.append(Row(name, sizes, dtype, check(function, *inputs, seed=seed)))
     return rows
 
 
-_SHORT = {"passed": "ok", "failed": "FAILED", "not applicable": "n/a", "skipped": "skipped"}
+_SHORT = {
+    "passed": "ok",
+    "failed": "FAILED",
+    "not applicable": "n/a",
+    "skipped": "skipped",
+    "unsupported": "unsupported",
+}
 
 
 def format_table(rows: list[Row]) -> str:
@@ -71,7 +78,7 @@ def format_table(rows: list[Row]) -> str:
                 _SHORT[report.chaining.status],
                 _SHORT[report.double_backward.status],
                 _SHORT[report.forward_mode.status],
-                "OK" if report.ok else "WRONG",
+                report.verdict,
             )
         )
     widths = [max(len(line[k]) for line in (header, *body)) for k in range(len(header))]

@@ -12,15 +12,20 @@ The codes, in the order they are tried (the first that explains the evidence win
 - ``scaled``: analytic ≈ c · numeric for one constant c ≠ 1;
 - ``transposed``: analytic ≈ numericᵀ (square 2-D inputs only);
 - ``mismatch``: none of the above.
+
+Not a diagnosis of the backward: ``undefined``, for an input at which the forward or
+every numeric gradient is NaN or inf (the inputs are outside the forward's domain), or
+changes with the finite-difference step (a pole or a kink).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 import torch
+
+from handgrad.checking.factors import Scalars, Sizes, scaled_message, tidy
 
 CODES = (
     "ok",
@@ -32,6 +37,13 @@ CODES = (
     "transposed",
     "ignores-grad-output",
     "mismatch",
+    "undefined",
+)
+UNDEFINED_MESSAGE = (
+    "the forward is undefined at these inputs (NaN or inf in the forward or the numeric "
+    "gradient, or a numeric gradient that changes with the step: a pole or a kink): no "
+    "diagnosis of the backward here; check it on inputs in the forward's domain (e.g. "
+    "positive ones for log or sqrt)"
 )
 
 
@@ -65,7 +77,9 @@ def diagnose_values(
     numeric: torch.Tensor,
     atol: float,
     rtol: float,
-    sizes: Sequence[tuple[int, str]] = (),
+    sizes: Sizes = (),
+    scalars: Scalars = (),
+    is_mse: bool = False,
 ) -> Diagnosis:
     """Classify a well-shaped analytic gradient against the numeric one (all float64).
 
@@ -82,6 +96,10 @@ def diagnose_values(
         Elementwise tolerance: |a − b| ≤ atol + rtol · |b|.
     sizes : sequence of (int, str)
         Dimension sizes with a description, to name a factor such as p or 1/q.
+    scalars : sequence of (float, str)
+        The forward's scalar arguments with their labels, to name a factor such as 1/k.
+    is_mse : bool
+        Whether the target is an MSE, which earns the hint about the square and the mean.
     """
 
     def close(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -118,14 +136,8 @@ def diagnose_values(
         )
     factor = float((analytic * numeric).sum() / (numeric * numeric).sum())  # least squares
     if factor != 0 and close(analytic, factor * numeric):
-        shown = describe_factor(factor, sizes)
         return Diagnosis(
-            "scaled",
-            f"analytic ≈ {shown} × numeric for every element: "
-            f"multiply this gradient by {describe_factor(1 / factor, ())}, or make forward "
-            "and backward use the same constants (2 from the square, 1/q or 1/(q·p) from "
-            "the mean)",
-            factor=_tidy(factor),
+            "scaled", scaled_message(factor, sizes, scalars, is_mse), factor=tidy(factor)
         )
     square = analytic.ndim == 2 and analytic.shape[0] == analytic.shape[1]
     if square and close(analytic, numeric.T):
@@ -140,27 +152,6 @@ def diagnose_values(
         f"{wrong} of {numeric.numel()} elements disagree, and no constant factor, sign "
         "flip or transpose explains it",
     )
-
-
-def describe_factor(factor: float, sizes: Sequence[tuple[int, str]]) -> str:
-    """``"2"``, ``"1/2"``, ``"3 (= the size of axis 1 of input 0 (Y_hat))"`` or ``"0.731"``."""
-    fraction = Fraction(factor).limit_denominator(1000)
-    if (
-        abs(float(fraction) - factor) > 1e-6 * max(1.0, abs(factor))
-        or max(abs(fraction.numerator), fraction.denominator) > 1000
-    ):
-        return f"{factor:.4g}"
-    text = str(fraction)
-    for size, description in sizes:
-        if size > 1 and size in (abs(fraction.numerator), fraction.denominator):
-            return f"{text} (with {size} = {description})"
-    return text
-
-
-def _tidy(factor: float) -> float:
-    """Round away finite-difference noise: 0.4999999998 → 0.5, keep 0.731 as is."""
-    fraction = Fraction(factor).limit_denominator(1000)
-    return float(fraction) if abs(float(fraction) - factor) < 1e-6 * max(1, abs(factor)) else factor
 
 
 def unsummed_axes(returned: Sequence[int], expected: Sequence[int]) -> list[int] | None:
@@ -222,4 +213,17 @@ def diagnose_shape(
             )
     if len(expected) == 2 and tuple(returned) == tuple(expected)[::-1]:
         return Diagnosis("wrong-shape", f"{head}; that is the transposed shape: transpose it")
+    if _broadcasts(returned, expected):
+        return Diagnosis(
+            "wrong-shape",
+            f"{head}; it broadcasts to the input's shape: expand it, "
+            f"G.expand{format_shape(expected)}",
+        )
     return Diagnosis("wrong-shape", f"{head}; return a gradient shaped like its input")
+
+
+def _broadcasts(returned: Sequence[int], expected: Sequence[int]) -> bool:
+    if len(returned) > len(expected):
+        return False
+    pairs = zip(reversed(tuple(returned)), reversed(tuple(expected)), strict=False)
+    return all(r in (1, e) for r, e in pairs)

@@ -39,6 +39,9 @@ class InputReport:
         ``numeric_at_worst`` are the two gradients there.
     worst : list of (index, analytic, numeric)
         The few worst elements, largest error first.
+    undefined : int
+        How many elements got no diagnosis because the forward is undefined there
+        (NaN or inf in the forward or the numeric gradient).
     """
 
     index: int
@@ -55,16 +58,31 @@ class InputReport:
     analytic_at_worst: float | None = None
     numeric_at_worst: float | None = None
     worst: list[Element] = field(default_factory=list)
+    undefined: int = 0
 
     @property
     def ok(self) -> bool:
         return self.diagnosis == "ok"
 
+    @property
+    def wrong(self) -> bool:
+        """Whether the gradient is shown wrong (``undefined`` is neither ok nor wrong)."""
+        return self.diagnosis not in ("ok", "undefined")
+
     def __str__(self) -> str:
         if not self.checked:
-            return f"{self.label}: ok (not checked: it does not require grad)"
+            return f"{self.label}: ok ({self.message})"
+        if self.ok and self.max_abs_error is None:
+            return f"{self.label}: ok ({self.message})"
         if self.ok:
-            return f"{self.label}: ok (max |analytic − numeric| = {self.max_abs_error:.2g})"
+            text = f"{self.label}: ok (max |analytic − numeric| = {self.max_abs_error:.2g})"
+            if self.undefined:
+                total = math.prod(self.shape)
+                text += (
+                    f" on {total - self.undefined} of {total} elements; the forward is "
+                    f"undefined at the other {self.undefined}: no diagnosis there"
+                )
+            return text
         lines = [f"{self.label}: {self.diagnosis}: {self.message}"]
         if self.worst:
             shown = "; ".join(
@@ -72,10 +90,16 @@ class InputReport:
                 for index, a, n in self.worst
             )
             lines.append(f"    worst element{'s' * (len(self.worst) > 1)}: {shown}")
+        if self.undefined and self.diagnosis != "undefined":
+            total = math.prod(self.shape)
+            lines.append(
+                f"    the forward is undefined at {self.undefined} of {total} elements: "
+                "no diagnosis there"
+            )
         return "\n".join(lines)
 
 
-STATUSES = ("passed", "failed", "not applicable", "skipped")
+STATUSES = ("passed", "failed", "not applicable", "skipped", "unsupported")
 
 
 @dataclass
@@ -83,7 +107,9 @@ class ExtraCheck:
     """A check beyond first derivatives; it counts towards ``ok`` only if it ran.
 
     ``status`` is one of :data:`STATUSES`; ``detail`` says why it failed, or why it did
-    not apply or was skipped: nothing passes silently.
+    not apply or was skipped: nothing passes silently. ``unsupported`` marks a limit of
+    handgrad itself (its Context cannot run a Function that autograd runs), which says
+    nothing against the Function.
     """
 
     name: str
@@ -98,6 +124,9 @@ class ExtraCheck:
         return f"{self.name}: {self.status}" + (f" — {self.detail}" if self.detail else "")
 
 
+VERDICTS = ("OK", "WRONG", "UNDEFINED")
+
+
 @dataclass
 class GradientReport:
     """What :func:`handgrad.check` found.
@@ -107,14 +136,20 @@ class GradientReport:
     function : str
         The name of the Function or callable checked.
     kind : str
-        ``"new-style Function"``, ``"old-style Function"`` or ``"callable"``.
+        ``"Function, setup_context style"``, ``"Function, forward(ctx, …) style"`` or
+        ``"callable"``.
     inputs : list of InputReport
         One entry per tensor input, in argument order.
-    chaining, double_backward, forward_mode, native_dtype : ExtraCheck
-        Manual chaining through Context equals autograd; ``gradgradcheck``; forward
-        mode through ``jvp``; the backward in the inputs' own dtype agrees with float64.
+    chaining, needs_input_grad, double_backward, forward_mode, native_dtype : ExtraCheck
+        Manual chaining through Context equals autograd; each gradient is right when
+        its input alone requires grad; ``gradgradcheck``; forward mode through ``jvp``;
+        the backward in the inputs' own dtype agrees with float64.
     precision : str
-        How the gradients were computed (always float64), in one sentence.
+        How and where the gradients were computed (always float64), in one sentence.
+    device : str
+        The device the float64 gradients were computed on.
+    n_outputs : int
+        How many outputs the forward returns.
     eps, atol, rtol : float
         The finite-difference step and the elementwise tolerance.
     seed : int
@@ -125,10 +160,13 @@ class GradientReport:
     kind: str
     inputs: list[InputReport]
     chaining: ExtraCheck
+    needs_input_grad: ExtraCheck
     double_backward: ExtraCheck
     forward_mode: ExtraCheck
     native_dtype: ExtraCheck
     precision: str
+    device: str
+    n_outputs: int
     eps: float
     atol: float
     rtol: float
@@ -136,28 +174,56 @@ class GradientReport:
 
     @property
     def extras(self) -> tuple[ExtraCheck, ...]:
-        return (self.chaining, self.double_backward, self.forward_mode, self.native_dtype)
+        return (
+            self.chaining,
+            self.needs_input_grad,
+            self.double_backward,
+            self.forward_mode,
+            self.native_dtype,
+        )
 
     @property
     def gradients_ok(self) -> bool:
-        """Whether every first derivative is right: the part ``gradcheck`` also checks."""
+        """Whether every first derivative is shown right: the part ``gradcheck`` checks."""
         return all(entry.ok for entry in self.inputs)
 
     @property
+    def verdict(self) -> str:
+        """The verdict on the first derivatives, what backward returns: ``"WRONG"`` if a
+        gradient is shown wrong (also when its input alone requires grad, or in the
+        inputs' dtype); else ``"UNDEFINED"`` if the forward is undefined at every
+        element of some input; else ``"OK"``. The other extra checks (chaining, double
+        backward, forward mode) do not change it; they count in :attr:`ok`."""
+        if any(entry.wrong for entry in self.inputs):
+            return "WRONG"
+        return "OK" if self.gradients_ok else "UNDEFINED"
+
+    @property
     def ok(self) -> bool:
-        return self.gradients_ok and all(extra.ok for extra in self.extras)
+        """Whether the verdict is OK and no extra check failed."""
+        return self.verdict == "OK" and all(extra.ok for extra in self.extras)
 
     def __str__(self) -> str:
         checked = [entry for entry in self.inputs if entry.checked]
-        wrong = [entry for entry in checked if not entry.ok]
+        wrong = [entry for entry in checked if entry.wrong]
+        undefined = [entry for entry in checked if entry.diagnosis == "undefined"]
         if wrong:
-            verdict = f"{len(wrong)} of {len(checked)} gradients wrong"
+            summary = f"{len(wrong)} of {len(checked)} gradients wrong"
+        elif undefined:
+            summary = (
+                "the forward is undefined at these inputs, so "
+                f"{len(undefined)} of {len(checked)} gradients could not be checked"
+            )
         else:
-            verdict = f"all {len(checked)} gradients ok"
+            summary = f"all {len(checked)} gradients ok"
+            if any(entry.undefined for entry in checked):
+                summary += " where the forward is defined"
         failed = [extra.name for extra in self.extras if not extra.ok]
         if failed:
-            verdict += f"; failed: {', '.join(failed)}"
-        lines = [f"{self.function} ({self.kind}): {'OK' if self.ok else 'WRONG'} — {verdict}"]
+            beyond = "" if wrong else " beyond the first derivatives"
+            summary += f"; failed{beyond}: {', '.join(failed)}"
+        outputs = f", {self.n_outputs} outputs" if self.n_outputs > 1 else ""
+        lines = [f"{self.function} ({self.kind}{outputs}): {self.verdict} — {summary}"]
         lines += [f"  {line}" for entry in self.inputs for line in str(entry).splitlines()]
         lines += [f"  {extra}" for extra in self.extras]
         lines.append(f"  precision: {self.precision}")
@@ -165,7 +231,11 @@ class GradientReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: lists for tuples, None for NaN and infinities."""
-        out: dict[str, Any] = {"ok": self.ok, "gradients_ok": self.gradients_ok}
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "verdict": self.verdict,
+            "gradients_ok": self.gradients_ok,
+        }
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "inputs":

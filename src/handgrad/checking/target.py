@@ -1,4 +1,4 @@
-"""What is being checked: a Function (old or new style) or a plain callable, and its inputs.
+"""What is being checked: a Function (either style) or a plain callable, and its inputs.
 
 The checker needs the same few things from any target: a way to call it, the names of
 its inputs for messages, and, for a Function, a way to call its backward directly. This
@@ -14,12 +14,16 @@ from typing import Any
 
 import torch
 
-from handgrad.context import is_new_style
+from handgrad.context import is_setup_context_style
 
 
 def is_function_class(function: Any) -> bool:
     """Whether ``function`` is a subclass of ``torch.autograd.Function``."""
     return isinstance(function, type) and issubclass(function, torch.autograd.Function)
+
+
+SETUP_CONTEXT_STYLE = "Function, setup_context style"
+CTX_STYLE = "Function, forward(ctx, …) style"
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class Target:
         The Function class or the callable, as given.
     name : str
         How messages call it: the class or function name.
-    kind : {"new-style Function", "old-style Function", "callable"}
+    kind : {"Function, setup_context style", "Function, forward(ctx, …) style", "callable"}
     input_names : tuple of str or None
         The parameter names of forward (without ``ctx``) or of the callable, one per
         positional input; None where the signature says nothing useful (``*args``).
@@ -52,8 +56,21 @@ class Target:
         """Whether a Function overrides ``jvp``: only then can forward mode be checked."""
         return self.is_function and self.function.jvp is not torch.autograd.Function.jvp
 
+    @property
+    def looks_like_mse(self) -> bool:
+        """Whether the target is a mean squared error, by its name: only then is the
+        hint about the square and the mean any help."""
+        name = self.name.lower().replace("_", "")
+        return "mse" in name or "squarederror" in name or "meansquare" in name
+
     def call(self, *inputs: Any) -> Any:
-        """Run the target through autograd: ``Function.apply`` or the callable itself."""
+        """Run the target through autograd: ``Function.apply`` or the callable itself.
+
+        Tensors are passed as clones, so that a forward that works in place (and says so
+        with ``ctx.mark_dirty``) never changes the checker's inputs, and never modifies a
+        leaf that requires grad, which autograd refuses.
+        """
+        inputs = clones(inputs)
         return self.function.apply(*inputs) if self.is_function else self.function(*inputs)
 
     def input_label(self, index: int) -> str:
@@ -64,11 +81,19 @@ class Target:
 
 
 def make_target(function: Any, n_inputs: int) -> Target:
-    """Describe ``function``; raise TypeError if it is neither a Function nor callable."""
+    """Describe ``function``; raise TypeError if it is neither a Function nor callable.
+
+    ``MyFunction.apply``, as ``gradcheck`` users pass it, is checked as ``MyFunction``:
+    through ``apply`` autograd would sum an unsummed gradient (a bias's) for it, and the
+    backward could not be called directly to see what it really returns.
+    """
+    owner = getattr(function, "__self__", None)
+    if getattr(function, "__name__", None) == "apply" and is_function_class(owner):
+        function = owner
     if is_function_class(function):
-        new_style = is_new_style(function)
-        kind = "new-style Function" if new_style else "old-style Function"
-        names = _parameter_names(function.forward, skip=0 if new_style else 1)
+        setup_style = is_setup_context_style(function)
+        kind = SETUP_CONTEXT_STYLE if setup_style else CTX_STYLE
+        names = _parameter_names(function.forward, skip=0 if setup_style else 1)
         return Target(function, function.__name__, kind, _fit(names, n_inputs))
     if isinstance(function, type) or not callable(function):
         raise TypeError(
@@ -108,6 +133,20 @@ def differentiable_indices(inputs: Sequence[Any]) -> tuple[int, ...]:
     floating = [i for i, x in enumerate(inputs) if _is_float_tensor(x)]
     chosen = [i for i in floating if inputs[i].requires_grad]
     return tuple(chosen or floating)
+
+
+def clones(inputs: Sequence[Any]) -> list[Any]:
+    """The inputs with each tensor cloned (differentiably), everything else as is."""
+    return [x.clone() if isinstance(x, torch.Tensor) else x for x in inputs]
+
+
+def scalar_arguments(target: Target, inputs: Sequence[Any]) -> list[tuple[float, str]]:
+    """(value, label) of each int or float argument, to name a factor that equals one."""
+    return [
+        (float(x), target.input_label(i))
+        for i, x in enumerate(inputs)
+        if isinstance(x, (int, float)) and not isinstance(x, bool)
+    ]
 
 
 def _is_float_tensor(x: Any) -> bool:

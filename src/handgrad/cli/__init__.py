@@ -8,13 +8,14 @@ into one clear line on stderr.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 
 import handgrad
-from handgrad.cli.argtypes import Parser
-from handgrad.distributed.reduce import reports
+from handgrad.cli.argtypes import Parser, unrecognized
 from handgrad.errors import UserError
 
 SUBCOMMANDS = ("train", "predict", "check")
@@ -34,8 +35,8 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"handgrad {handgrad.__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in _modules():
-        sub = module.add_parser(subparsers)
+    for name, module in zip(SUBCOMMANDS, _modules(), strict=True):
+        sub = parser.subcommands[name] = module.add_parser(subparsers)
         # Also after the subcommand; SUPPRESS keeps it from undoing `handgrad --debug CMD`.
         sub.add_argument(
             "--debug",
@@ -49,18 +50,29 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv``; return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Said by the subcommand's parser, so that the message points to its --help.
+        subcommand = parser.subcommands.get(args.command, parser)
+        subcommand.error(unrecognized(unknown, subcommand))
     if args.command is None:
         parser.print_help()
         return 2
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(args)
-            return args.run(args)
+            code = args.run(args)
+            sys.stdout.flush()  # a closed pipe shows here, while it can still be handled
+            return code
+    except BrokenPipeError:
+        # The reader went away (`handgrad predict ... | head -1`): end quietly, with the
+        # status of a process that SIGPIPE ended, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+        return 128 + signal.SIGPIPE
     except UserError as error:
         if args.debug:
             raise
-        if reports(error):  # under torchrun, one rank speaks for all (issue 13)
+        if _speaks(error):
             print(f"handgrad {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
     except OSError as error:  # the disk, not the code: full, read-only, permissions
@@ -68,12 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         where = f": {error.filename}" if error.filename else ""
         message = f"handgrad {args.command}: error: {error.strerror or error}{where}"
-        if reports(error):
+        if _speaks(error):
             print(message, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"handgrad {args.command}: interrupted.", file=sys.stderr)
         return 130
+
+
+def _speaks(error: BaseException) -> bool:
+    """Under torchrun one rank speaks for all: the lowest failing rank for an error met
+    at a collective (which marks it ``report``), rank 0 for one every rank met alike."""
+    return getattr(error, "report", os.environ.get("RANK", "0") == "0")
 
 
 def _one_line_warnings(args):

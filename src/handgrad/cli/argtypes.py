@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
+import re
+import sys
 
 
 def positive_int(text: str) -> int:
@@ -75,8 +78,57 @@ def columns(text: str) -> list[str]:
     return names
 
 
+def _guess(word: str, choices) -> str:
+    """ "; did you mean X?" for the choice closest to ``word``, or "" if none is close."""
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f"; did you mean {near[0]}?" if near else ""
+
+
+def unrecognized(words: list[str], parser: argparse.ArgumentParser) -> str:
+    """The message for arguments no option takes, with the flag a typo most likely meant."""
+    flags = [flag for action in parser._actions for flag in action.option_strings]
+    typo = next((word.split("=", 1)[0] for word in words if word.startswith("-")), None)
+    plural = "s" if len(words) > 1 else ""
+    return f"unrecognized argument{plural}: {' '.join(words)}" + (
+        _guess(typo, flags) if typo else ""
+    )
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with errors in two lines (what is wrong; where to read more), not a usage dump."""
+    """argparse, with errors in two lines (what is wrong; where to read more), not a usage
+    dump, and a guess at what a mistyped choice meant (as Python 3.14's suggest_on_error)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.subcommands: dict[str, argparse.ArgumentParser] = {}
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._words = list(sys.argv[1:] if args is None else args)  # for error() below
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}.\nSee '{self.prog} --help'.\n")
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if found:
+            message += _guess(found.group(1), re.findall(r"[\w.-]+", found.group(2)))
+        if message.startswith("the following arguments are required"):
+            # `--modl x` leaves --model out: the typo is the mistake to point at.
+            flags = [flag for action in self._actions for flag in action.option_strings]
+            typos = [
+                word
+                for word in getattr(self, "_words", [])
+                if word.startswith("-")
+                and not _is_number(word)
+                and not any(flag.startswith(word.split("=", 1)[0]) for flag in flags)
+            ]
+            if typos:
+                message = unrecognized(typos, self)
+        end = "" if message.endswith(("?", ".")) else "."
+        self.exit(2, f"{self.prog}: error: {message}{end}\nSee '{self.prog} --help'.\n")
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True

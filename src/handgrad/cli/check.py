@@ -2,29 +2,30 @@
 
 - ``handgrad check``: the project's own Functions, over several shapes, in float32
   and float64; prints a table.
-- ``handgrad check module:Attr --input 10,5 --input 5,3``: a user's Function or
-  callable, on random float64 inputs of those shapes; prints the report.
+- ``handgrad check TARGET --input 10,5:positive --input int:3``: a user's Function or
+  callable (``module:Attr``, ``package.module:Attr``, ``file.py:Attr`` or
+  ``dir/file.py:Attr``), on random inputs drawn from the ``--input`` specs (see
+  ``handgrad.checking.inputs``); prints the report.
 
-Exit codes: 0 when every check is ok, 1 when a gradient is wrong, 2 for a usage error.
+Exit codes: 0 when every check is ok, 1 when a gradient (or another check) is wrong,
+2 for a usage error, 3 when the forward is undefined at the drawn inputs (choose
+their domain).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import os
-import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from handgrad.checking import check
-from handgrad.checking.analytic import describe_error
-from handgrad.checking.builtin import check_builtin, format_table
+from handgrad.checking.inputs import DOMAINS, SYNTAX, check_domain, make_inputs, parse_spec
 from handgrad.errors import UserError
 
+if TYPE_CHECKING:
+    import torch
+
 MAX_ELEMENTS = 20_000  # finite differences cost two forward calls per input element
+EXIT_CODES = {"OK": 0, "WRONG": 1, "UNDEFINED": 3}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,130 +36,110 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Check backward passes against float64 finite differences and name the "
             "mistake (scaled, sign-flipped, transposed, wrong-shape...). With no target, "
             "check handgrad's own Functions. Exit code: 0 ok, 1 a gradient is wrong, "
-            "2 usage error."
+            "2 usage error, 3 the forward is undefined at the drawn inputs."
         ),
     )
     parser.add_argument(
         "target",
         nargs="?",
-        help="module:Attr, a torch.autograd.Function or callable; the module is imported "
-        "from the current directory (e.g. my_functions:MyLinear)",
+        help="WHERE:Attr, a torch.autograd.Function or callable; WHERE is a module "
+        "(my_functions, package.module) imported from the current directory, or a file "
+        "(my_functions.py, dir/my_functions.py)",
     )
     parser.add_argument(
         "--input",
         action="append",
-        dest="shapes",
-        metavar="SHAPE",
-        help="the shape of one tensor input, e.g. 10,5 (or () for a 0-dim tensor); "
-        "give one --input per argument, in order",
+        dest="specs",
+        metavar="SPEC",
+        help=f"one argument of forward, in order: {SYNTAX}; give one --input per argument",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument(
+        "--domain",
+        default="normal",
+        metavar="DOMAIN",
+        help="where float tensors without their own :DOMAIN are drawn: "
+        f"{', '.join(f'{d} (default)' if d == 'normal' else d for d in DOMAINS)}, or "
+        "LOW..HIGH (a negative LOW needs =: --domain=-2..-1); e.g. positive for log and sqrt",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        metavar="DEVICE",
+        help="where the drawn tensors live (cpu, cuda, cuda:1...); the gradients are "
+        "computed in float64 there, or on CPU copies for a device without float64",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random inputs (default: 0)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
     return parser  # the wiring in cli/__init__.py may add shared options to it
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: `handgrad --help` builds this parser and must not wait for torch.
+    import torch
+
+    from handgrad.checking import check
+    from handgrad.checking.analytic import describe_error
+    from handgrad.checking.builtin import check_builtin, format_table
+    from handgrad.checking.loading import load_target
+
+    device = _device(args.device)
     if args.target is None:
-        if args.shapes:
+        if args.specs:
             raise UserError("--input needs a target: handgrad check module:Attr --input 10,5 ...")
-        rows = check_builtin(args.seed)
+        rows = check_builtin(args.seed, device=device)
         if args.json:
             print(json.dumps([_row_dict(row) for row in rows], indent=2))
         else:
             print(format_table(rows))
         return 0 if all(row.report.ok for row in rows) else 1
 
+    check_domain(args.domain, "--domain")
+    if args.domain.startswith("index"):
+        raise UserError("--domain index=K would make every tensor an index; give it per input.")
     function = load_target(args.target)
-    if not args.shapes:
+    if not args.specs:
         raise UserError(
-            f"give the shape of each input of {args.target} with --input, in order, "
-            "e.g. --input 10,5 --input 5,3."
+            f"give each argument of {args.target} with --input, in order, e.g. "
+            "--input 10,5 --input 5,3 (or --input int:3 for a number)."
         )
-    shapes = [parse_shape(text) for text in args.shapes]
-    total = sum(torch.Size(shape).numel() for shape in shapes)
+    specs = [parse_spec(text) for text in args.specs]
+    total = sum(torch.Size(spec.shape).numel() for spec in specs if spec.is_tensor)
     if total > MAX_ELEMENTS:
         raise UserError(
             f"the inputs have {total} elements in all, more than {MAX_ELEMENTS}; finite "
             "differences would be slow. Use smaller shapes: the verdict does not depend "
             "on size."
         )
-    generator = torch.Generator().manual_seed(args.seed)
-    inputs = [torch.randn(shape, generator=generator, dtype=torch.float64) for shape in shapes]
+    inputs, drawn = make_inputs(specs, args.domain, args.seed, device)
     try:
         report = check(function, *inputs, seed=args.seed)
     except Exception as error:  # forward, or the target itself, rejected these inputs
-        shown = ", ".join(str(shape) for shape in shapes)
+        shown = " ".join(f"--input {spec.text}" for spec in specs)
         raise UserError(
-            f"calling {args.target} on float64 inputs of shapes {shown} raised "
-            f"{describe_error(error)}. Check that --input gives one shape per argument, "
-            "in forward's order."
+            f"calling {args.target} on {shown} raised {describe_error(error)}. Check that "
+            "there is one --input per argument, in forward's order."
         ) from error
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report)
-    return 0 if report.ok else 1
+    if args.json:
+        print(json.dumps({**report.to_dict(), "drawn_inputs": drawn}, indent=2))
+    else:
+        print(report)
+        print(f"  inputs drawn (seed {args.seed}): " + "; ".join(drawn))
+    return EXIT_CODES[report.verdict] if report.ok or report.verdict != "OK" else 1
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``"10,5"`` → (10, 5); ``"3"`` and ``"3,"`` → (3,); ``"()"`` → ()."""
-    stripped = text.strip().strip("()").strip()
-    if not stripped:
-        return ()
+def _device(name: str) -> torch.device:
+    import torch
+
     try:
-        shape = tuple(int(part) for part in stripped.rstrip(",").split(","))
-    except ValueError:
-        shape = ()
-    if not shape or any(size < 1 for size in shape):
-        raise UserError(
-            f"--input {text!r} is not a shape; give positive sizes separated by commas, "
-            "e.g. --input 10,5 (or --input '()' for a 0-dim tensor)."
-        )
-    return shape
-
-
-def load_target(text: str) -> Any:
-    """Import ``module:Attr`` (Attr may be dotted) from the current directory."""
-    module_name, colon, attribute = text.partition(":")
-    if not colon or not module_name or not attribute:
-        raise UserError(
-            f"target {text!r} must have the form module:Attr, e.g. my_functions:MyLinear "
-            "for class MyLinear in my_functions.py in the current directory."
-        )
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)  # so that module.py in the current directory imports
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name is not None and module_name.startswith(error.name):
-            raise UserError(
-                f"no module named {module_name!r} in {cwd} or on sys.path; run handgrad "
-                f"check from the folder that holds {module_name.replace('.', '/')}.py."
-            ) from error
-        raise UserError(f"importing {module_name} failed: {describe_error(error)}") from error
-    except Exception as error:  # the user's module may raise anything while importing
-        raise UserError(f"importing {module_name} raised {describe_error(error)}") from error
-    value: Any = module
-    for part in attribute.split("."):
-        if not hasattr(value, part):
-            found = sorted(
-                name
-                for name, item in vars(module).items()
-                if callable(item)
-                and not name.startswith("_")
-                and getattr(item, "__module__", None) == module.__name__
-            )
-            listed = ", ".join(found) or "none"
-            raise UserError(
-                f"{module_name} has no attribute {attribute!r}; its Functions and "
-                f"callables are: {listed}."
-            )
-        value = getattr(value, part)
-    if not callable(value):
-        raise UserError(
-            f"{text} is a {type(value).__name__}, not a torch.autograd.Function or a "
-            "callable; name the Function class or function to check."
-        )
-    return value
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise UserError(f"--device {name!r} is not a device; use cpu, cuda or cuda:1.") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device is available here; use --device cpu.")
+    return device
 
 
 def _row_dict(row: Any) -> dict[str, Any]:

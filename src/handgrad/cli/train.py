@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import signal
 import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from handgrad import config as cfg
 from handgrad.cli import argtypes as types
-from handgrad.data.dataset import Dataset
-from handgrad.data.datasets import DATASETS, load_dataset
-from handgrad.data.files import DataWarning
-from handgrad.distributed import world
-from handgrad.distributed.launch import from_writer, reducer_for, together
-from handgrad.errors import UserError
-from handgrad.runs.checkpoint import load_checkpoint
-from handgrad.runs.outputs import save_progress, summary, write_results
-from handgrad.runs.rundir import RunDirectory
-from handgrad.training import DivergedError, Trainer, prepare
+from handgrad.data.datasets import DATASETS
+from handgrad.errors import DataWarning, UserError
+from handgrad.runs.painter import Painter
+
+# Only what building the parser needs is imported above: `handgrad train --help` must not
+# wait seconds for torch. The run imports the rest when it starts.
+if TYPE_CHECKING:
+    from handgrad.data.sources import Source
+    from handgrad.runs.rundir import RunDirectory
+    from handgrad.training import Trainer
 
 # Checkpoint at least this often (seconds of training) when --checkpoint-every is unset.
 CHECKPOINT_SECONDS = 10.0
-# Flags that --resume takes; all others come from the run's config.json.
-RESUME_FLAGS = ("epochs", "quiet", "checkpoint_every")
 
 
 def add_parser(subparsers):
@@ -36,77 +35,123 @@ def add_parser(subparsers):
         "Linear and MSE Functions. Writes a new run directory.",
     )
     data = p.add_argument_group("data (an embedded data set, or a file of your own)")
-    data.add_argument("--dataset", choices=DATASETS, help="embedded data set (default: diabetes)")
-    data.add_argument("--data", metavar="FILE", help="CSV, Parquet or .npz file")
+    data.add_argument(
+        "--dataset", choices=DATASETS, help="embedded data set (default: diabetes, without --data)"
+    )
+    data.add_argument(
+        "--data",
+        metavar="FILE",
+        help="CSV, Parquet (file or folder), .npz, or .npy features with --target-file "
+        "(default: none)",
+    )
     data.add_argument(
         "--target",
         type=types.columns,
         action="extend",
         metavar="COLS",
-        help="target column(s) of --data, comma-separated",
+        help="target column(s) of --data, comma-separated (default: Y's columns for .npz; "
+        "needed for tables)",
     )
     data.add_argument(
         "--features",
         metavar="COLS|N",
         help="feature columns of --data (default: the other numeric columns); "
-        "with --dataset synthetic, the number of features (default 10)",
+        "with --dataset synthetic, the number of features (default: 10)",
     )
-    data.add_argument("--target-file", metavar="FILE", help="targets in a second file")
+    data.add_argument(
+        "--target-file",
+        metavar="FILE",
+        help="targets in a second file, row for row (default: none; targets are in --data)",
+    )
     data.add_argument(
         "--samples",
         type=types.positive_int,
         default=1000,
-        help="synthetic: number of rows (default 1000)",
+        help="synthetic: number of rows (default: %(default)s)",
     )
     data.add_argument(
         "--targets",
         type=types.positive_int,
         default=1,
-        help="synthetic: number of targets (default 1)",
+        help="synthetic: number of targets (default: %(default)s)",
     )
     data.add_argument(
         "--noise",
         type=types.non_negative_float,
         default=0.1,
-        help="synthetic: noise standard deviation (default 0.1)",
+        help="synthetic: noise standard deviation (default: %(default)s)",
     )
     fit = p.add_argument_group("descent")
-    fit.add_argument("--epochs", type=types.positive_int, help="maximum epochs (default 20000)")
+    fit.add_argument(
+        "--epochs",
+        type=types.positive_int,
+        help=f"maximum epochs; with --resume, a new limit (default: {cfg.TrainConfig.max_epochs})",
+    )
     fit.add_argument(
         "--lr",
         type=types.learning_rate,
         default="auto",
-        help="learning rate, or 'auto' = 1/L from the data (default)",
+        help="learning rate, or 'auto' = 1/L, L the largest curvature of the loss on the "
+        "data (default: %(default)s)",
     )
     fit.add_argument(
         "--batch-size",
         type=types.batch_size,
         default=None,
         metavar="N|full",
-        help="rows per step: 'full' (default), N for mini-batch, 1 for SGD",
+        help="rows per step: 'full', N for mini-batch, 1 for SGD (default: full)",
     )
     fit.add_argument(
         "--optimizer",
         choices=cfg.OPTIMIZERS,
-        default="gd",
-        help="'gd' = w <- w - lr*grad (default), or a torch.optim optimizer",
+        default="auto",
+        help="'auto' (default): heavy ball with the optimal rate and momentum for full "
+        "batch, else 'gd'; 'gd' = w <- w - lr*grad; or a torch.optim optimizer",
     )
-    fit.add_argument("--momentum", type=types.non_negative_float, default=0.0)
-    fit.add_argument("--nesterov", action="store_true")
-    fit.add_argument("--scheduler", choices=cfg.SCHEDULERS, default="none")
-    fit.add_argument("--lr-step-size", type=types.positive_int, default=1000)
-    fit.add_argument("--lr-gamma", type=types.positive_float, default=None)
+    fit.add_argument(
+        "--momentum",
+        type=types.non_negative_float,
+        default=0.0,
+        help="heavy-ball momentum in [0, 1), with --optimizer sgd (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--nesterov", action="store_true", help="Nesterov momentum, with --optimizer sgd"
+    )
+    fit.add_argument(
+        "--scheduler",
+        choices=cfg.SCHEDULERS,
+        default="auto",
+        help="learning-rate schedule: 'auto' (default) halves the rate on a stall of "
+        "mini-batch descent; or one of torch.optim.lr_scheduler's",
+    )
+    fit.add_argument(
+        "--lr-step-size",
+        type=types.positive_int,
+        default=None,
+        metavar="EPOCHS",
+        help="--scheduler step: epochs between decays (default: 1000)",
+    )
+    fit.add_argument(
+        "--lr-gamma",
+        type=types.positive_float,
+        default=None,
+        metavar="FACTOR",
+        help="decay factor in (0, 1] of a decaying --scheduler "
+        "(default: 0.1 for step and plateau, 0.999 for exponential)",
+    )
     fit.add_argument(
         "--tol",
         type=types.non_negative_float,
-        default=1e-7,
-        help="relative loss improvement below which an epoch counts as stalled",
+        default=None,
+        help="stop within this relative gap of the optimum (default: 1e-7 full batch, "
+        "1e-10 with --dtype float64, 1e-4 mini-batch)",
     )
     fit.add_argument(
         "--patience",
         type=types.positive_int,
         default=20,
-        help="stalled epochs in a row before stopping (default 20)",
+        metavar="EPOCHS",
+        help="stalled epochs in a row before stopping (default: %(default)s)",
     )
     fit.add_argument(
         "--early-stopping",
@@ -117,46 +162,104 @@ def add_parser(subparsers):
         "--grad",
         choices=cfg.GRADIENTS,
         default="manual",
-        help="chain the backward passes by hand (default) or through autograd",
+        help="chain the backward passes by hand, or through autograd (default: %(default)s)",
     )
     fit.add_argument(
         "--path",
         choices=cfg.PATHS,
         default="auto",
-        help="'chained' forces Linear then MSE, the teaching path",
+        help="how each step's gradient is computed: 'auto' picks the fastest exact one, "
+        "'chained' forces Linear then MSE, the teaching path (default: %(default)s)",
     )
     split = p.add_argument_group("splits, scaling, hardware")
-    split.add_argument("--test-fraction", type=types.fraction, default=0.2)
-    split.add_argument("--val-fraction", type=types.fraction, default=None)
-    split.add_argument("--seed", type=int, default=0)
-    split.add_argument("--no-standardize", action="store_true", help="train on raw features")
-    split.add_argument("--standardize-targets", action="store_true")
-    split.add_argument("--device", choices=cfg.DEVICES, default="auto")
-    split.add_argument("--dtype", choices=cfg.DTYPES, default="float32")
+    split.add_argument(
+        "--test-fraction",
+        type=types.fraction,
+        default=0.2,
+        metavar="F",
+        help="fraction of the rows held out for testing (default: %(default)s)",
+    )
+    split.add_argument(
+        "--val-fraction",
+        type=types.fraction,
+        default=None,
+        metavar="F",
+        help="fraction held out for validation (default: 0.1 with --early-stopping, else 0)",
+    )
+    split.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the split, the mini-batch order and the synthetic data "
+        "(default: %(default)s)",
+    )
+    split.add_argument(
+        "--no-standardize",
+        action="store_true",
+        help="train on raw features, not standardised on the training rows",
+    )
+    split.add_argument(
+        "--standardize-targets",
+        action="store_true",
+        help="standardise the targets too (metrics stay in the targets' units)",
+    )
+    split.add_argument(
+        "--device",
+        choices=cfg.DEVICES,
+        default="auto",
+        help="where to train: 'auto' is cuda, then mps, then cpu (default: %(default)s)",
+    )
+    split.add_argument(
+        "--dtype",
+        choices=cfg.DTYPES,
+        default="float32",
+        help="precision of the descent; metrics are exact, in float64 (default: %(default)s)",
+    )
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help="new run directory (default runs/<time>)")
-    out.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    out.add_argument(
+        "--out", metavar="DIR", help="new run directory, never overwritten (default: runs/<time>)"
+    )
+    out.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the interrupted run in DIR, from its last checkpoint (default: none)",
+    )
     out.add_argument(
         "--checkpoint-every",
         type=types.positive_int,
         metavar="EPOCHS",
-        help=f"checkpoint every N epochs (default: every {CHECKPOINT_SECONDS:g} s)",
+        help=f"checkpoint every N epochs (default: every {CHECKPOINT_SECONDS:g} s of training)",
     )
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
     out.add_argument(
         "--deterministic",
         action="store_true",
-        help="under torchrun: add partial sums chunk by chunk in chunk order, so that "
-        "results are bit-identical for any number of processes",
+        help="under torchrun: add the partial sums chunk by chunk in chunk order, so that "
+        "results are bit-identical for any number of processes (docs/distributed.md)",
     )
     p.set_defaults(run=run)
     return p
 
 
+def _flag(setting: str, value) -> str:
+    """A setting as typed on the command line: "--momentum 0.9", or the flag alone."""
+    flag = "--" + setting.replace("_", "-")
+    if value is None or value is True:
+        return flag
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+
+
 def config_from_args(args) -> cfg.TrainConfig:
+    config = _config_from_args(args)
+    for ignored in cfg.ignored_settings(config):  # a flag that would do nothing
+        raise UserError(ignored.message(_flag))
+    return config
+
+
+def _config_from_args(args) -> cfg.TrainConfig:
     return cfg.check(
         cfg.TrainConfig(
-            max_epochs=args.epochs or cfg.TrainConfig.max_epochs,
+            max_epochs=args.epochs,
             learning_rate=args.lr,
             batch_size=args.batch_size,
             optimizer=args.optimizer,
@@ -172,7 +275,7 @@ def config_from_args(args) -> cfg.TrainConfig:
             test_fraction=args.test_fraction,
             seed=args.seed,
             standardize=not args.no_standardize,
-            standardize_targets=args.standardize_targets,
+            standardize_targets=args.standardize_targets or None,
             grad=args.grad,
             path=args.path,
             device=args.device,
@@ -217,98 +320,71 @@ def source_from_args(args) -> dict:
     }
 
 
-def load_source(source: dict, dtype: str) -> Dataset:
+def load_source(source: dict) -> Source:
+    """The chunk source of the data: an embedded set in memory, or a file, streamed if
+    large (``handgrad.data.stream.open_source``). Its cells are checked as they are read."""
     if "dataset" in source:
+        from handgrad.data.datasets import load_dataset
+
         options = {k: v for k, v in source.items() if k != "dataset"}
-        return load_dataset(source["dataset"], **options)
-    from handgrad.data.files import check_fits_dtype, load_training_file
+        from handgrad.data.sources import ArraySource
 
-    dataset = load_training_file(
-        source["data"], source["target"], source["features"], source["target_file"]
-    )
-    check_fits_dtype(dataset, dtype)
-    return dataset
+        return ArraySource.of(load_dataset(source["dataset"], **options))
+    from handgrad.data.stream import open_source
 
-
-def fingerprint(dataset: Dataset) -> str:
-    digest = hashlib.sha256(dataset.X.tobytes())
-    digest.update(dataset.Y.tobytes())
-    return digest.hexdigest()
+    return open_source(source["data"], source["target"], source["features"], source["target_file"])
 
 
 def run(args) -> int:
-    # Under torchrun (issue 13): join the ranks, take this rank's share of the cores;
-    # rank 0 alone prints and writes.
-    if not world.start().is_writer:
+    from handgrad.distributed import launch
+
+    if not launch.join():  # under torchrun, rank 0 alone prints and writes (issue 13)
         args.quiet = True
     if args.resume:
+        from handgrad.cli.resume import resume
+
         return resume(args)
+    config = config_from_args(args)
+    source = source_from_args(args)
+    with painter_for_rank() as painter:  # started now, it imports matplotlib while torch loads
+        return start(args, config, source, painter)
 
-    def load():  # a bad file on one rank stops every rank, with one message
-        config = config_from_args(args)
-        source = source_from_args(args)
-        dataset = load_source(source, config.dtype)
-        return config, source, dataset, prepare(dataset, config)
 
-    config, source, dataset, data = together(load)
-    trainer = Trainer(data, config, reducer_for(config.deterministic))
+def painter_for_rank():
+    """The ``Painter``; none on the ranks of a torchrun job that do not write."""
+    from handgrad.distributed import world
+
+    return Painter() if world.current().is_writer else contextlib.nullcontext()
+
+
+def start(args, config: cfg.TrainConfig, source: dict, painter) -> int:
+    """Load the data, make the run directory and train: a new run."""
+    # config.json records absolute paths, so that --resume works from any folder; the
+    # files are read by the paths as typed, so that messages show them that way.
+    typed = {"data": args.data, "target_file": args.target_file} if "data" in source else {}
+    from handgrad.distributed import launch
+
+    # Under torchrun a bad file on one rank stops all; each rank reads its own chunks.
+    loaded = launch.together(lambda: load_source(source | typed))
+    reducer = launch.reducer_for(config.deterministic)
+
+    from handgrad.runs.rundir import RunDirectory
+    from handgrad.training import Trainer
+
+    data = launch.prepare(loaded, config, reducer)
+    trainer = Trainer(data, config, reducer)
 
     def create() -> RunDirectory:
         run_dir = RunDirectory.create(args.out)
         run_dir.write_config(
-            {"config": config.to_dict(), "source": source, "fingerprint": fingerprint(dataset)}
+            {"config": config.to_dict(), "source": source, "fingerprint": data.fingerprint()}
         )
         return run_dir
 
-    return execute(from_writer(create, share=False), trainer, dataset, args)
+    return execute(launch.from_writer(create, share=False), trainer, args, painter)
 
 
-def resume(args) -> int:
-    from handgrad.cli import build_parser
-
-    defaults = vars(build_parser().parse_args(["train"]))
-    given = [
-        f"--{key.replace('_', '-')}"
-        for key, value in vars(args).items()
-        if key in defaults and key not in RESUME_FLAGS + ("resume",) and value != defaults[key]
-    ]
-    if given:
-        raise UserError(
-            f"--resume continues a run with its own settings; drop {', '.join(given)} "
-            "(only --epochs, --checkpoint-every and --quiet may change)."
-        )
-
-    def read():  # on rank 0, shared with every rank under torchrun
-        run_dir = RunDirectory.open(args.resume)
-        return run_dir, run_dir.read_config(), load_checkpoint(run_dir.checkpoint)
-
-    run_dir, recorded, (state, seconds) = from_writer(read)
-    run_dir = run_dir if world.current().is_writer else None
-    config = cfg.check(cfg.TrainConfig(**recorded["config"]))
-    if args.epochs:
-        config = cfg.check(config.replace(max_epochs=args.epochs))
-
-    def load():
-        dataset = load_source(recorded["source"], config.dtype)
-        if fingerprint(dataset) != recorded["fingerprint"]:
-            raise UserError(
-                f"the data of {args.resume} changed since the run started; resuming would "
-                "not continue the same descent. Start a new run."
-            )
-        return dataset, prepare(dataset, config)
-
-    dataset, data = together(load)
-    trainer = Trainer(data, config, reducer_for(config.deterministic))
-    trainer.load_state(state)
-    trainer.train_seconds = seconds
-    if not args.quiet:
-        print(f"resuming {run_dir.path} at epoch {state.epoch}", file=sys.stderr)
-    return execute(run_dir, trainer, dataset, args, logged=0)
-
-
-def execute(
-    run_dir: RunDirectory | None, trainer: Trainer, dataset: Dataset, args, logged=0
-) -> int:
+def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logged=0) -> int:
     """Train with checkpoints and signal handling; write the results; print the summary.
 
     ``run_dir`` is None on the ranks of a torchrun job other than 0: they write nothing.
@@ -330,14 +406,16 @@ def execute(
             stacklevel=1,
         )
     from handgrad.cli.progress import Progress
+    from handgrad.runs.outputs import save_progress, summary, write_results
+    from handgrad.training import DivergedError
 
-    progress = Progress(trainer.config.max_epochs, trainer.epoch, quiet)
+    progress = Progress(trainer, trainer.epoch, quiet)
     stop = {"signal": None}
     last = {"time": time.monotonic(), "logged": logged}
 
     def on_signal(signum, frame):
         stop["signal"] = signum
-        if trainer.reducer is not None:
+        if trainer.reducer is not None:  # posted to every rank at the next all-reduce
             trainer.reducer.stop_requested = signum
 
     def callback(t: Trainer) -> bool:
@@ -350,8 +428,8 @@ def execute(
             last["logged"] = save_progress(run_dir, t, last["logged"])
             last["time"] = time.monotonic()
         if t.reducer is not None and t.path.name != "stats":
-            # Ranks that meet at every step stop after the step where they all learnt
-            # of a signal (issue 13), not each at its own.
+            # Ranks that meet at every step stop after the step where all of them learnt
+            # of a signal, not each at its own (issue 13).
             stop["signal"] = t.reducer.stop_agreed or None
         return stop["signal"] is not None
 
@@ -364,16 +442,19 @@ def execute(
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        progress.close()
-    if run_dir is None:  # not the writer of a torchrun job
+        progress.close(trainer)
+    if run_dir is None:  # not the writer of a torchrun job: it helps measure, then ends
+        trainer.metrics()
         if diverged is not None:
             raise diverged
         return 128 + stop["signal"] if stop["signal"] is not None else 0
     save_progress(run_dir, trainer, last["logged"])
     metrics = trainer.metrics()
-    metrics["data"] = dataset.name
+    name = trainer.data.source.name
+    metrics["data"] = name
     finished = diverged is None and stop["signal"] is None
-    write_results(run_dir, trainer, metrics, save_model=finished)
+    write_results(run_dir, trainer, metrics, save_model=finished, draw=painter.draw)
+    painter.finish()
     if diverged is not None:
         raise diverged
     if stop["signal"] is not None:
@@ -384,10 +465,14 @@ def execute(
             file=sys.stderr,
         )
         return 128 + stop["signal"]
+    if not metrics["converged"]:  # one line, shown by the CLI's warning handler
+        from handgrad.training.convergence import NotConvergedWarning, advice
+
+        warnings.warn(advice(metrics, trainer), NotConvergedWarning, stacklevel=1)
     if not quiet:
         n, p = len(trainer.data.feature_names), len(trainer.data.target_names)
         print(
-            f"handgrad train: {dataset.name}: {n} feature{'s' * (n != 1)} -> {p} "
+            f"handgrad train: {name}: {n} feature{'s' * (n != 1)} -> {p} "
             f"target{'s' * (p != 1)}, {trainer.data.train.n_samples} training rows"
         )
         print(summary(metrics, trainer, run_dir))

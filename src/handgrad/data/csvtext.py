@@ -88,7 +88,33 @@ def read_text(data: bytes, source: str, suffix: str) -> Table:
             + ",".join(f"x{j}" for j in range(len(names) - 1))
             + (",y" if len(names) > 1 else "y")
         )
+    message = _decimal_comma(table, sep)
+    if message:
+        raise UserError(message)
     return table
+
+
+# A number written with a decimal comma: "1,5", "-0,25", "3,2e-4".
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
+
+
+def _decimal_comma(table: Table, sep: str) -> str | None:
+    """One message for a file whose numbers use a decimal comma (cells split by ';' or a
+    tab), rather than a warning per column, each read as text, then "no feature columns"."""
+    if sep == ",":
+        return None  # a decimal comma there would have split the cells
+    for column in table.columns:
+        texts = np.flatnonzero(column.codes == cells.TEXT)
+        if texts.size and all(_DECIMAL_COMMA.match(column.text[i].strip()) for i in texts):
+            i = int(texts[0])
+            shown = {";": "';'", "\t": "tabs", "|": "'|'"}.get(sep, "spaces")
+            return (
+                f"{table.source} writes numbers with a decimal comma ({column.cell(i)} in "
+                f"column '{column.name}' at {table.where(i)}); handgrad reads '.' as the "
+                "decimal point: export the file again with '.' as the decimal point, or "
+                f"replace every ',' with '.' (its cells are separated by {shown}, not commas)"
+            )
+    return None
 
 
 def _parser_message(detail: str, source: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only; `handgrad train --help` imports this module
+    import numpy as np
 
 
 @dataclass(frozen=True)

@@ -17,28 +17,19 @@ it is most likely a numeric column with a typo.
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from handgrad.data.cells import TEXT, checked_values
 from handgrad.data.dataset import Dataset
 from handgrad.data.tables import Table, read_table
-from handgrad.errors import UserError
+from handgrad.errors import DataWarning, UserError
 
 # float32 overflows above this magnitude; training in float32 would turn such values into inf.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-class DataWarning(UserWarning):
-    """Something in the user's data that handgrad works around rather than refuses: a
-    column left out, a constant feature, a least-squares optimum that is not unique. The
-    message says what and why."""
 
 
 def load_training_file(
@@ -212,32 +203,10 @@ def write_predictions_csv(path, Y: np.ndarray, target_names: Sequence[str]) -> P
     Y = Y[:, None] if Y.ndim == 1 else Y  # (q,) -> (q, 1)
     if Y.ndim != 2 or Y.shape[1] != len(target_names):
         raise ValueError(f"Y must have shape (q, {len(target_names)}); got {Y.shape}")
-    path = Path(path)
-    if path.exists() or path.is_symlink():
-        raise UserError(f"{path} already exists; choose another --out, or delete it first")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserError(
-            f"cannot write {path}: a file is in the way of the folder {path.parent}; "
-            "choose another --out"
-        ) from None
-    except OSError as error:
-        raise UserError(f"cannot create the folder {path.parent}: {error.strerror}") from None
-    try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise UserError(
-            f"cannot write {path}: {error.strerror or error}; choose another --out"
-        ) from None
-    try:
-        with os.fdopen(fd, "w", newline="") as stream:
-            pd.DataFrame(Y, columns=list(target_names)).to_csv(stream, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    from handgrad.data.predictions import write_csv_chunks  # it reads sources, which read us
+
+    write_csv_chunks(path, [Y], target_names)
+    return Path(path)
 
 
 def _listing(names: Sequence[str], most: int = 20) -> str:

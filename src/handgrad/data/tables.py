@@ -13,9 +13,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from handgrad.data import cells
 from handgrad.data.cells import Table
@@ -27,6 +24,7 @@ from handgrad.errors import UserError
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 FORMATS[".npz"] = "npz"
 SUPPORTED = ", ".join(FORMATS)
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
 def read_table(path, arrays: tuple[str, ...] = ("X", "Y")) -> Table:
@@ -55,6 +53,11 @@ def _read_bytes(path: Path, source: str, kind: str | None) -> bytes:
         raise UserError(_missing_message(path, source))
     if path.is_dir():
         raise UserError(f"{source} is a folder, not a file; give the path of a data file inside it")
+    if kind is None and path.suffix.lower() in SPREADSHEETS:
+        raise UserError(
+            f"{source} is a spreadsheet, which handgrad cannot read; save it as CSV from the "
+            "spreadsheet program (File > Save As > CSV), and give that file"
+        )
     if kind is None:
         what = f"the extension '{path.suffix}'" if path.suffix else "no extension"
         raise UserError(f"{source} has {what}, which handgrad cannot read; use one of: {SUPPORTED}")
@@ -73,14 +76,24 @@ def _missing_message(path: Path, source: str) -> str:
     """Say the file does not exist, and suggest a file of a close name in the same folder."""
     message = f"{source} does not exist"
     if path.parent.is_dir():
-        names = sorted(entry.name for entry in path.parent.iterdir())
-        near = difflib.get_close_matches(path.name, names, n=1)
+        # Names are compared without their extensions: "nope.csv" and "pm.csv" share
+        # ".csv", which made them look alike, though nobody mistypes one for the other.
+        stems: dict[str, str] = {}
+        for entry in sorted(path.parent.iterdir()):
+            stems.setdefault(Path(entry.name).stem, entry.name)
+        near = difflib.get_close_matches(path.stem, list(stems), n=1, cutoff=0.75)
         if near:
-            message += f"; did you mean {os.path.join(os.path.dirname(source), near[0])}?"
+            guess = os.path.join(os.path.dirname(source), stems[near[0]])
+            message += f"; did you mean {guess}?"
     return message
 
 
 def _read_parquet(data: bytes, source: str) -> Table:
+    # Imported here: pyarrow costs a few tenths of a second, which CSV and npz need not pay.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     try:
         arrow = pq.read_table(pa.py_buffer(data))
     except (pa.ArrowException, OSError, ValueError) as error:

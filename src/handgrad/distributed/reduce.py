@@ -35,6 +35,8 @@ from handgrad.errors import UserError
 # The exit code posted for a failure that is not a UserError (a bug, memory).
 INTERNAL_FAILURE = 1
 INTERRUPTED = 130
+# The most a deterministic exchange sends at once (a partial per chunk).
+MAX_BUFFER_BYTES = 1 << 30
 
 
 class PeerFailedError(UserError):
@@ -59,16 +61,6 @@ class PeerLostError(UserError):
             "(HANDGRAD_DIST_TIMEOUT); see the messages of the other ranks.",
             exit_code=1,
         )
-
-
-def reports(error: BaseException, world: World | None = None) -> bool:
-    """Whether this rank prints ``error``: only one rank speaks for the whole job.
-
-    An error every rank raised alike (a bad flag, a divergence) is printed by rank 0; an
-    error found at a collective by ``Reducer.sum`` by the lowest failing rank.
-    """
-    world = world or current()
-    return getattr(error, "report", world.rank == 0)
 
 
 class Reducer:
@@ -110,26 +102,60 @@ class Reducer:
         """
         names = list(shapes)
         sizes = {name: math.prod(shapes[name]) for name in names}
+        if self.deterministic:  # a slot per chunk, added in chunk order after the exchange
+            slots = self.gather([sizes[name] for name in owners], compute)
+            totals = {name: np.zeros(sizes[name]) for name in names}
+            for part, name in zip(slots, owners, strict=True):
+                totals[name] += part
+            return {name: totals[name].reshape(shapes[name]) for name in names}
         offsets = {name: sum(sizes[k] for k in names[:i]) for i, name in enumerate(names)}
+
+        def fill(buffer: np.ndarray) -> None:
+            partials = compute()
+            for c in sorted(partials):
+                part = np.asarray(partials[c], dtype=np.float64).ravel()
+                at = offsets[owners[c]]
+                buffer[at : at + part.size] += part
+
+        buffer = self._exchange(sum(sizes.values()), fill)
+        return {
+            name: buffer[offsets[name] : offsets[name] + sizes[name]].reshape(shapes[name])
+            for name in names
+        }
+
+    def gather(
+        self, sizes: Sequence[int], compute: Callable[[], Mapping[int, np.ndarray]]
+    ) -> list[np.ndarray]:
+        """Every rank's parts, on every rank: ``compute()`` returns ``{slot: part}`` (float64,
+        ``sizes[slot]`` values) for this rank's slots; the others stay zero, so one
+        all-reduce copies each part exactly (x + 0 = x). Returns the parts in slot order."""
+        starts = np.cumsum([0, *sizes])
+        payload = int(starts[-1])
+        if payload * 8 > MAX_BUFFER_BYTES:
+            raise UserError(
+                f"--deterministic would all-reduce {payload * 8 / 2**20:.0f} MiB at once (a "
+                f"partial for each of {len(sizes)} chunks), more than the "
+                f"{MAX_BUFFER_BYTES >> 20} MiB allowed; drop --deterministic (results then "
+                "equal one process's to about 1e-12), or use fewer, larger chunks."
+            )
+
+        def fill(buffer: np.ndarray) -> None:
+            for slot, part in compute().items():
+                buffer[starts[slot] : starts[slot + 1]] = np.asarray(part, np.float64).ravel()
+
+        buffer = self._exchange(payload, fill)
+        return [buffer[starts[k] : starts[k + 1]] for k in range(len(sizes))]
+
+    def _exchange(self, payload: int, fill: Callable[[np.ndarray], None]) -> np.ndarray:
+        """One all-reduce of ``payload`` values that ``fill`` writes (this rank's part),
+        followed by each rank's failure and signal; raises the first failure on every rank."""
         world = self.world
-        if self.deterministic:
-            starts = np.cumsum([0] + [sizes[name] for name in owners])
-            payload = int(starts[-1])
-        else:
-            payload = sum(sizes.values())
-        # [partials..., exit code of each rank's failure, signal each rank received]
+        # [payload..., exit code of each rank's failure, signal each rank received]
         buffer = np.zeros(payload + 2 * world.size)
         buffer[payload + world.size + world.rank] = self.stop_requested
         failure = None
         try:
-            partials = compute()
-            for c in sorted(partials):
-                part = np.asarray(partials[c], dtype=np.float64).ravel()
-                if self.deterministic:
-                    buffer[starts[c] : starts[c + 1]] = part
-                else:
-                    at = offsets[owners[c]]
-                    buffer[at : at + part.size] += part
+            fill(buffer[:payload])
         except (Exception, KeyboardInterrupt) as error:
             if world.size == 1:
                 raise
@@ -146,15 +172,7 @@ class Reducer:
                 failure.report = first == world.rank
                 raise failure
             raise PeerFailedError(first, int(status[first]))
-        if not self.deterministic:
-            return {
-                name: buffer[offsets[name] : offsets[name] + sizes[name]].reshape(shapes[name])
-                for name in names
-            }
-        totals = {name: np.zeros(sizes[name]) for name in names}
-        for c, name in enumerate(owners):  # chunk order, whatever the world size
-            totals[name] += buffer[starts[c] : starts[c + 1]]
-        return {name: totals[name].reshape(shapes[name]) for name in names}
+        return buffer[:payload]
 
     def _all_reduce(self, buffer: np.ndarray) -> np.ndarray:
         self.calls += 1

@@ -12,9 +12,8 @@ import atexit
 import datetime
 import math
 import os
+import sys
 from dataclasses import dataclass
-
-import torch
 
 from handgrad.errors import UserError
 
@@ -46,8 +45,11 @@ class World:
         return chunk % self.size == self.rank
 
     @property
-    def device(self) -> torch.device:
-        """Where the buffers of collectives live: NCCL only reduces CUDA tensors."""
+    def device(self):
+        """Where the buffers of collectives live (a torch.device): NCCL only reduces CUDA
+        tensors."""
+        import torch
+
         if self.backend == "nccl":
             return torch.device("cuda", self.local_rank)
         return torch.device("cpu")
@@ -96,13 +98,17 @@ def start(world: World | None = None, init_method: str = "env://", timeout: floa
     rank joins no group: it has no one to wait for.
     """
     global _current
-    import torch.distributed as dist
+    if world is None and "torch.distributed" in sys.modules:
+        import torch.distributed as dist
 
-    if world is None and dist.is_available() and dist.is_initialized():
-        return _adopt()  # Ray Train's TorchTrainer made the group before calling us
+        if dist.is_available() and dist.is_initialized():
+            return _adopt()  # Ray Train's TorchTrainer made the group before calling us
     world = world or from_environment()
     if world is None:
-        return _current
+        return _current  # not under torchrun: torch is not even imported here
+    import torch
+    import torch.distributed as dist
+
     set_thread_share(world.local_size)
     if world.size > 1:
         # NCCL wants a GPU of its own per rank; with fewer GPUs than local ranks, gloo.
@@ -161,10 +167,15 @@ def set_thread_share(local_size: int) -> int:
     Left at their defaults, each of two ranks on two cores ran two BLAS threads, and the
     four fought over the cores: about 10× slower than one thread each.
     """
+    return set_threads(max(1, cores() // max(1, local_size)))
+
+
+def set_threads(count: int) -> int:
+    """``count`` threads for torch and the BLAS, for the rest of the process."""
     global _thread_limits
+    import torch
     from threadpoolctl import threadpool_limits
 
-    share = max(1, cores() // max(1, local_size))
-    torch.set_num_threads(share)
-    _thread_limits = threadpool_limits(limits=share)
-    return share
+    torch.set_num_threads(count)
+    _thread_limits = threadpool_limits(limits=count)
+    return count

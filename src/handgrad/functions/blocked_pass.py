@@ -32,6 +32,12 @@ from handgrad.functions.tracing import is_compiling
 # 8 MiB 46-54 ms per pass; the torch backend was 2-4x slower below 512 KiB.
 BLOCK_BYTES = 1 << 21
 
+# Bytes of X per block off the CPU (CUDA, MPS): there a block is a few kernel launches,
+# not a cache-sized loop body, so blocks are as large as a temporary may reasonably be;
+# the per-block sums still add up in float64 across blocks. A 2 MiB block meant
+# thousands of launches per pass on an H200 (64x slower than native at 1M x 512).
+DEVICE_BLOCK_BYTES = 1 << 30
+
 # Fewer blocks than this per thread are run on one thread: the hand-off costs more.
 MIN_BLOCKS_PER_THREAD = 4
 
@@ -41,9 +47,9 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def block_rows(n: int, itemsize: int) -> int:
-    """Rows of X (q, n) per block, so that a block holds about ``BLOCK_BYTES``."""
-    return max(1, BLOCK_BYTES // max(1, n * itemsize))
+def block_rows(n: int, itemsize: int, block_bytes: int = BLOCK_BYTES) -> int:
+    """Rows of X (q, n) per block, so that a block holds about ``block_bytes``."""
+    return max(1, block_bytes // max(1, n * itemsize))
 
 
 def sums(X, W, b, Y, grads: bool):
@@ -71,7 +77,8 @@ def _numpy_can_run(*tensors: torch.Tensor) -> bool:
 def _sums_torch(X, W, b, Y, grads):
     q, n = X.shape
     acc = torch.promote_types(X.dtype, torch.float64)  # the partial sums' dtype
-    step = block_rows(n, X.element_size())
+    on_cpu = X.device.type == "cpu"
+    step = block_rows(n, X.element_size(), BLOCK_BYTES if on_cpu else DEVICE_BLOCK_BYTES)
     sse = X.new_zeros((), dtype=acc)
     XtR = X.new_zeros(W.shape, dtype=acc) if grads else None
     R_sum = X.new_zeros(b.shape, dtype=acc) if grads else None

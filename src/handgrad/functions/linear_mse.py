@@ -52,7 +52,7 @@ def _residual(X, W, b, Y):
     return torch.addmm(b, X, W) - Y
 
 
-# forward hands the gradient sums to setup_context through this slot: a new-style
+# forward hands the gradient sums to setup_context through this slot: a setup_context-style
 # forward has no ctx, and returning the sums as extra outputs would change the
 # Function's signature. setup_context takes them only if they belong to its output.
 _handoff = threading.local()
@@ -157,7 +157,41 @@ class LinearMSE(torch.autograd.Function):
         return (2.0 / X.shape[0]) * (R * dR).sum()
 
 
-_TRACEABLE = without_jvp(LinearMSE)  # for torch.compile: see tracing.py
+class _TracedLinearMSE(without_jvp(LinearMSE)):
+    """``LinearMSE`` as ``torch.compile`` traces it: the same formulas, in plain torch ops.
+
+    The eager Function hands the gradient sums from forward to ``setup_context`` through
+    a thread-local slot, and its backward branches on the grad mode and on what forward
+    saved: state that a tracer records once. On PyTorch 2.11 (CUDA), compiling the eager
+    Function gave a wrong ∂L/∂X in every element; 2.13 did not reproduce it, and the
+    cause was not isolated. This twin keeps no such state: forward is R = XW + b − Y
+    and (1/q) Σ R², backward the derivation's four lines, which the compiler turns into
+    large products by itself.
+    """
+
+    @staticmethod
+    def forward(X, W, b, Y):
+        R = _residual(X, W, b, Y)  # (q, p)
+        return (R * R).sum() / X.shape[0]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g):
+        X, W, b, Y = ctx.saved_tensors
+        need_X, need_W, need_b, need_Y = ctx.needs_input_grad
+        G = (2.0 / X.shape[0]) * g * _residual(X, W, b, Y)  # (q, p), ∂L/∂Ŷ
+        return (
+            G @ W.T if need_X else None,  # (q, p) @ (p, n) -> (q, n)
+            X.T @ G if need_W else None,  # (n, q) @ (q, p) -> (n, p)
+            G.sum(dim=0) if need_b else None,  # (q, p) -> (p,)
+            -G if need_Y else None,  # (q, p)
+        )
+
+
+_TRACEABLE = _TracedLinearMSE  # for torch.compile: see tracing.py
 
 
 def linear_mse(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:

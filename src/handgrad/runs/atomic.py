@@ -14,6 +14,8 @@ from pathlib import Path
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# The mode a new file gets (0644 under the usual umask 022); mkstemp's files get 0600.
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -21,9 +23,11 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
     try:
         write(Path(tmp))
+        # mkstemp makes 0600, and a writer may make its file anew (safetensors does): give
+        # the finished file the mode any new file gets, 0644 under the usual umask.
+        os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -69,6 +69,15 @@ class RunDirectory:
     def write_config(self, data: dict) -> None:
         write_json(self.config, data)
 
+    def read_metrics(self) -> dict | None:
+        """metrics.json, written when a run ends (by itself or by a signal); None when it
+        is missing (the run is going on, or was killed) or unreadable."""
+        try:
+            metrics = json.loads(self.metrics.read_text())
+        except (OSError, ValueError):
+            return None
+        return metrics if isinstance(metrics, dict) else None
+
     def read_config(self) -> dict:
         try:
             return json.loads(self.config.read_text())

@@ -47,12 +47,13 @@ def choose_path(config, q: int, n: int, stats: Statistics):
     3. otherwise ``chained``: for small batches its few plain torch calls cost less
        than the fused pass's set-up.
 
-    ``grad`` ("manual" or "autograd") applies to ``fused`` and ``chained``.
+    ``grad`` ("manual" or "autograd") applies to ``fused`` and ``chained``; "autograd"
+    therefore rules out ``stats`` under "auto", so that the flag has its effect.
     """
     rows = q if config.batch_size is None else min(config.batch_size, q)
     name = config.path
     if name == "auto":
-        if rows == q and q > n + 1:
+        if rows == q and q > n + 1 and config.grad == "manual":
             name = "stats"
         elif rows * n >= FUSED_MIN_ELEMENTS:
             name = "fused"

@@ -6,32 +6,36 @@
    from the seed and the epoch number alone, so a resumed run shuffles the same way);
 2. per batch, compute the loss and the gradients of W and b along the chosen path
    (``paths.py``), hand them to the optimizer, step;
-3. record the train loss, the validation and test MSE and R², the rate, the gradient's
-   norm; step the scheduler;
-4. stop on max_epochs, on a stalled loss (tol, n_iter_no_change), on early stopping, on
-   divergence, or when the caller's callback asks.
+3. record the train MSE, the validation and test MSE and R², all of the weights as they
+   are after the epoch (so the curves line up and the best weights are the ones whose
+   loss was recorded as the best), the rate, the gradient's norm; step the schedule;
+4. stop at the optimum (the relative gap below tol), on a stall (``convergence.py``), on
+   early stopping, on divergence, at max_epochs, or when the caller's callback asks.
+
+The optimizer, the rate and the schedule "auto" resolve in ``schedule.py``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from handgrad.config import TrainConfig
-from handgrad.distributed import sharded
-from handgrad.distributed.reduce import Reducer
 from handgrad.errors import UserError
-from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse, sse_per_target
-from handgrad.training.optim import GradientDescent, make_optimizer, make_scheduler
+from handgrad.training import convergence, passes
+from handgrad.training.averaging import IterateAverage
+from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse
+from handgrad.training.optim import GradientDescent, make_optimizer
 from handgrad.training.paths import choose_path
 from handgrad.training.prepare import Prepared, Split
 from handgrad.training.reference import Reference, least_squares
-from handgrad.training.statistics import Statistics, sse_from_statistics, statistics, theta_of
+from handgrad.training.schedule import Plan, Schedule, plan
+from handgrad.training.statistics import Statistics, sse_from_statistics
 
 # Training stops as diverged once the loss exceeds its best by this factor.
 DIVERGENCE_FACTOR = 1e4
@@ -68,6 +72,9 @@ class TrainState:
     best_b: torch.Tensor
     bad_epochs: int
     history: dict[str, list] = field(default_factory=dict)
+    best_epoch: int = 0
+    progress_best: float = math.inf  # the loss of the last record (convergence.py)
+    average: dict | None = None  # the iterate average of a stochastic run (averaging.py)
 
 
 class Trainer:
@@ -79,57 +86,60 @@ class Trainer:
         From ``handgrad.training.prepare.prepare``.
     config : TrainConfig
         Checked by ``handgrad.config.check``.
+    reducer : handgrad.distributed.Reducer, optional
+        Under torchrun: each rank passes over its own chunks, and the partial sums meet
+        in one all-reduce per pass or step (``distributed/sharded.py``).
     """
 
-    def __init__(self, data: Prepared, config: TrainConfig, reducer: Reducer | None = None) -> None:
-        self.data, self.config = data, config
+    def __init__(self, data: Prepared, config: TrainConfig, reducer=None) -> None:
+        self.data, self.config, self.reducer = data, config, reducer
         train = data.train
-        # Held-out splits are evaluated every epoch: from their statistics, in O(n²p),
-        # whenever that is cheaper than a pass over their rows.
-        held_out = {
-            name: split
-            for name, split in (("val", data.val), ("test", data.test))
-            if split is not None and split.X.shape[1] + 1 < split.n_samples
-        }
-        # --- distributed (issue 13): under torchrun (or --deterministic), every split's
-        # statistics come from each rank's chunks in one all-reduce, and each step's sums
-        # in one more (``_reduced_epoch``). Without a reducer nothing changes.
-        self.reducer = reducer
-        if reducer is None:
-            self.stats = statistics(train.X, train.Y)
-            self._split_stats = {name: statistics(s.X, s.Y) for name, s in held_out.items()}
-        else:
-            self._split_stats = sharded.split_statistics({"train": train} | held_out, reducer)
-            self.stats = self._split_stats.pop("train")
-        # --- end distributed
+        n, p = len(data.feature_names), len(data.target_names)
+        # Gathered by prepare's one pass over the data (training/statistics.py).
+        self.stats = train.stats
         self.reference: Reference = least_squares(self.stats)
-        self.learning_rate = self._resolve_learning_rate()
-        n, p = train.X.shape[1], train.Y.shape[1]
-        self.path = choose_path(config, train.n_samples, n, self.stats)
-        self._full_batch = config.batch_size is None or config.batch_size >= train.n_samples
-        self._sst_total = float(train.sst.sum())
-        self.W = torch.zeros(n, p, dtype=train.X.dtype, device=train.X.device)
-        self.b = torch.zeros(p, dtype=train.X.dtype, device=train.X.device)
-        self.optimizer = make_optimizer(config, [self.W, self.b], self.learning_rate)
-        self.scheduler = make_scheduler(config, self.optimizer)
+        # Splits are evaluated every epoch: from their statistics, in O(n²p), whenever
+        # that is cheaper than a pass over their rows.
+        self._split_stats = {
+            split.name: split.stats for split in data.splits if n + 1 < split.n_samples
+        }
+        q = train.n_samples
+        self.full_batch = config.batch_size is None or config.batch_size >= q
+        # Only a mini-batch plan needs the largest row norm: one pass over the rows.
+        max_row_norm2 = 0.0 if self.full_batch else self.row_passes.max_row_norm2(train)
+        self.plan: Plan = plan(config, self.reference, max_row_norm2, q)
+        self.learning_rate = self.plan.learning_rate
+        self.path = choose_path(config, q, n, self.stats)
+        self.W = torch.zeros(n, p, dtype=data.dtype, device=data.device)
+        self.b = torch.zeros(p, dtype=data.dtype, device=data.device)
+        momentum = self.plan.momentum
+        self.optimizer = make_optimizer(
+            self.plan.optimizer, [self.W, self.b], self.learning_rate, momentum, config.nesterov
+        )
+        self.scheduler = Schedule(self.plan, self.optimizer, config)
+        self.max_epochs = self.plan.max_epochs
         self.epoch = 0
-        self.best_loss = math.inf
+        self.best_loss, self.best_epoch = math.inf, 0
         self.best_W, self.best_b = self.W.clone(), self.b.clone()
-        self.bad_epochs = 0
+        self.average = IterateAverage(self.W, self.b, enabled=not self.full_batch)
+        self.bad_epochs, self._progress_best = 0, math.inf
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self.stop_reason: str | None = None
         self.train_seconds = 0.0
         self._y_scale = data.y_scaler.scale
-        # Near an exact fit the loss is rounding noise about 0, even below it: divergence
-        # is judged against at least this fraction of the loss at W = 0, b = 0.
-        initial_loss = float((self.stats.yty * self._y_scale**2).sum()) / train.n_samples
-        self._loss_floor = 1e-10 * initial_loss
-
-    # --- set-up ------------------------------------------------------------------
-    def _resolve_learning_rate(self) -> float:
-        if self.config.learning_rate != "auto":
-            return float(self.config.learning_rate)
-        return 1.0 / self.reference.largest_eigenvalue
+        self._y_units = y_units = self._y_scale.double().numpy() ** 2  # to targets' units
+        self._sst_totals = {
+            name: float(split.sst.sum())
+            for name, split in (("train", train), ("val", data.val), ("test", data.test))
+            if split is not None
+        }
+        self.optimum_sse = self.reference.sse * y_units  # (p,)
+        self.optimum_mse = float(self.optimum_sse.sum()) / q
+        # The MSE of predicting the mean: the scale an exact fit's gap is measured on.
+        self.baseline = float((self.stats.centred.cyy * y_units).sum()) / q
+        # Near an exact fit the loss is rounding noise about 0: divergence is judged
+        # against at least this fraction of the loss at W = 0, b = 0.
+        self._loss_floor = 1e-10 * float((self.stats.yty.numpy() * y_units).sum()) / q
 
     # --- checkpoints ---------------------------------------------------------------
     def state(self) -> TrainState:
@@ -138,12 +148,15 @@ class Trainer:
             W=self.W.clone(),
             b=self.b.clone(),
             optimizer=self.optimizer.state_dict(),
-            scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
+            scheduler=self.scheduler.state_dict(),
             best_loss=self.best_loss,
             best_W=self.best_W.clone(),
             best_b=self.best_b.clone(),
             bad_epochs=self.bad_epochs,
             history={key: list(values) for key, values in self.history.items()},
+            best_epoch=self.best_epoch,
+            progress_best=self._progress_best,
+            average=self.average.state_dict(),
         )
 
     def load_state(self, state: TrainState) -> None:
@@ -151,100 +164,89 @@ class Trainer:
             self.W.copy_(state.W)
             self.b.copy_(state.b)
         self.optimizer.load_state_dict(state.optimizer)
-        if self.scheduler is not None and state.scheduler is not None:
+        if state.scheduler is not None:
             self.scheduler.load_state_dict(state.scheduler)
         self.epoch, self.best_loss, self.bad_epochs = state.epoch, state.best_loss, state.bad_epochs
+        self.best_epoch, self._progress_best = state.best_epoch, state.progress_best
+        if state.average is not None:
+            self.average.load_state_dict(state.average)
         self.best_W, self.best_b = state.best_W.clone(), state.best_b.clone()
         self.history = {key: list(state.history.get(key, [])) for key in HISTORY_KEYS}
 
     # --- the loop -------------------------------------------------------------------
+    @property
+    def row_passes(self):
+        """The passes over the rows: this process's, or those of a torchrun job."""
+        if self.reducer is None:
+            return passes
+        from handgrad.distributed.sharded import Passes
+
+        return Passes(self.reducer)
+
     def _batches(self, split: Split):
-        q, size = split.n_samples, self.config.batch_size
-        if size is None or size >= q:
-            yield split.X, split.Y
-            return
-        for rows in self._batch_rows(split):
-            yield split.X.index_select(0, rows), split.Y.index_select(0, rows)
+        config = self.config
+        return passes.batches(split, config.batch_size, config.shuffle, config.seed, self.epoch)
 
-    def _batch_rows(self, split: Split):
-        """Each mini-batch's row indices: from the seed and the epoch alone (not the
-        world size), so every rank of a torchrun job steps through the same batches."""
-        q, size = split.n_samples, self.config.batch_size
-        if self.config.shuffle:
-            generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(q, generator=generator).to(split.X.device)
-        else:
-            order = torch.arange(q, device=split.X.device)
-        for start in range(0, q, size):
-            yield order[start : start + size]
+    def _train_epoch(self) -> float:
+        """One pass over the training rows; the norm of the last step's gradient.
 
-    def _train_epoch(self) -> tuple[float, float]:
-        """One pass over the training rows.
-
-        Returns the epoch's train loss (mean over its rows) and the norm of the last
-        step's gradient with respect to (W, b).
+        The losses the path computes along the way are those of the weights before each
+        step: the epoch's train MSE is evaluated afterwards (``_record``), for the
+        weights the epoch ends with.
         """
         train, path, W, b = self.data.train, self.path, self.W, self.b
-        if self.reducer is not None and path.name != "stats":  # distributed (issue 13)
-            return self._reduced_epoch()
-        if self._full_batch:  # the lab's case: one step, nothing to add up
-            loss, grad_W, grad_b = path(train.X, train.Y, W, b)
+        if self.reducer is not None:  # torchrun: one all-reduce per pass or per step
+            return self.row_passes.train_epoch(self)
+        if self.full_batch:  # the lab's case: one step, nothing to add up
+            _, grad_W, grad_b = passes.full_batch(path, train, W, b)
             self._step(grad_W, grad_b)
-            return float(loss), gradient_norm(grad_W, grad_b)
-        total = 0.0
+            return gradient_norm(grad_W, grad_b)
         for X, Y in self._batches(train):
-            loss, grad_W, grad_b = path(X, Y, W, b)
+            _, grad_W, grad_b = path(X, Y, W, b)
             self._step(grad_W, grad_b)
-            # Summed on the device; read back once per epoch, not once per batch.
-            total = total + loss * X.shape[0]
-        return float(total) / train.n_samples, gradient_norm(grad_W, grad_b)
-
-    def _reduced_epoch(self) -> tuple[float, float]:
-        """``_train_epoch`` under torchrun (issue 13): each step's loss and gradients are
-        the sums over every rank's chunks, one all-reduce per full-batch pass or per
-        global mini-batch; the step itself runs identically on every rank."""
-        train = self.data.train
-        steps = [None] if self._full_batch else self._batch_rows(train)
-        total = 0.0
-        for rows in steps:
-            pieces = sharded.row_pieces(self.reducer.world, train.X, train.Y, rows)
-            loss, grad_W, grad_b = sharded.reduced_step(
-                self.reducer, self.path, *pieces, self.W, self.b
-            )
-            self._step(grad_W, grad_b)
-            total += loss * (train.n_samples if rows is None else len(rows))
-        return total / train.n_samples, gradient_norm(grad_W, grad_b)
+        return gradient_norm(grad_W, grad_b)
 
     def _step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
         optimizer = self.optimizer
-        if type(optimizer) is GradientDescent:  # w <- w - lr * grad, without torch.optim's hooks
-            lr = optimizer.param_groups[0]["lr"]
-            self.W.sub_(grad_W, alpha=lr)
-            self.b.sub_(grad_b, alpha=lr)
+        if isinstance(optimizer, GradientDescent):  # by hand: no torch.optim hooks
+            optimizer.step_with((grad_W, grad_b))
         else:
             self.W.grad, self.b.grad = grad_W, grad_b
             optimizer.step()
 
-    def _evaluate(self, name: str, split: Split | None) -> tuple[float, float]:
+    def _parameters_on_cpu(self) -> tuple[np.ndarray, np.ndarray]:
+        """W and b as float64 NumPy arrays: the one place where the parameters (on the
+        data's device) meet the statistics (float64, on the CPU by design)."""
+        cpu = torch.device("cpu")
+        W, b = (weight.detach().to(cpu) for weight in self.weights)
+        return W.numpy().astype(np.float64), b.numpy().astype(np.float64)
+
+    def _evaluate(self, name: str, split: Split | None, params) -> tuple[float, float]:
+        """MSE and R² of the weights ``params`` (from ``_parameters_on_cpu``) on ``split``."""
         if split is None:
             return math.nan, math.nan
-        stats: Statistics | None = self._split_stats.get(name)
-        if stats is not None:
-            sse = sse_from_statistics(stats, theta_of(self.W, self.b)) * self._y_scale**2
-        else:
-            sse = sse_per_target(split.X, split.Y, self.W, self.b, self._y_scale)
-        return mse_and_r2(sse, split.sst, split.n_samples)
+        stats: Statistics | None = self.stats if name == "train" else self._split_stats.get(name)
+        if stats is None:
+            sse = passes.split_sse(split, *self.weights, self._y_scale)
+            return mse_and_r2(sse, split.sst, split.n_samples)
+        mse = float((sse_from_statistics(stats, *params) * self._y_units).sum()) / stats.q
+        return mse, r2_from_mse(mse, self._sst_totals[name], stats.q)
 
-    def _record(self, train_loss: float, grad_norm: float) -> tuple[float, float]:
+    def gap(self, train_mse: float) -> float:
+        """The relative gap of ``train_mse`` to the closed-form optimum."""
+        return convergence.relative_gap(train_mse, self.optimum_mse, self.baseline)
+
+    def current_gap(self) -> float:
+        """The relative gap to the optimum of the model's weights now (from the statistics)."""
+        train_mse, _ = self._evaluate("train", self.data.train, self._parameters_on_cpu())
+        return self.gap(train_mse)
+
+    def _record(self, grad_norm: float) -> tuple[float, float]:
         """Append this epoch's metrics; return (monitored loss, train MSE in original units)."""
-        train = self.data.train
-        if self.config.standardize_targets:
-            train_mse, r2_train = self._evaluate("train", train)
-        else:
-            train_mse = train_loss
-            r2_train = r2_from_mse(train_mse, self._sst_total, train.n_samples)
-        val_mse, r2_val = self._evaluate("val", self.data.val)
-        test_mse, r2_test = self._evaluate("test", self.data.test)
+        params = self._parameters_on_cpu()
+        train_mse, r2_train = self._evaluate("train", self.data.train, params)
+        val_mse, r2_val = self._evaluate("val", self.data.val, params)
+        test_mse, r2_test = self._evaluate("test", self.data.test, params)
         lr = self.optimizer.param_groups[0]["lr"]
         values = (train_mse, val_mse, test_mse, r2_train, r2_val, r2_test, lr, grad_norm)
         for key, value in zip(HISTORY_KEYS, values, strict=True):
@@ -255,40 +257,59 @@ class Trainer:
         bound = DIVERGENCE_FACTOR * max(self.best_loss, self._loss_floor)
         if math.isfinite(train_mse) and train_mse <= bound:
             return
+        self._restore_best()
+        self.stop_reason = "diverged"
+        rate = self.optimizer.param_groups[0]["lr"]
+        L_B, kind = self.plan.curvature, "full-batch" if self.full_batch else "this batch size's"
+        raise DivergedError(
+            f"training diverged at epoch {self.epoch} (train MSE {train_mse:.4g}): the "
+            f"learning rate {rate:.4g} is too large. For {kind} descent on this data the "
+            f"largest stable rate is 2/L = {2 / L_B:.4g}; try --lr {1 / L_B:.4g}, or --lr "
+            f"auto, which derives the rate from the data for each optimizer."
+        )
+
+    @property
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's (W, b): the iterate average of a stochastic run, else the iterate."""
+        return self.average.weights(self.W, self.b)
+
+    def _restore_best(self) -> None:
+        """Set the iterate (and the average) to the weights recorded as the best."""
         with torch.no_grad():
             self.W.copy_(self.best_W)
             self.b.copy_(self.best_b)
-        self.stop_reason = "diverged"
-        stable = 2.0 / self.reference.largest_eigenvalue
-        rate = self.optimizer.param_groups[0]["lr"]
-        raise DivergedError(
-            f"training diverged at epoch {self.epoch} (train MSE {train_mse:.4g}): the "
-            f"learning rate {rate:.4g} is too large. For full-batch descent on this data "
-            f"the largest stable rate is 2/L = {stable:.4g}; try --lr {stable / 2:.4g} "
-            f"(the 'auto' rate 1/L), or a tenth of the current rate for other optimizers."
-        )
+        self.average.stop()
 
-    def _step_schedule_and_stop(self, monitored: float) -> bool:
+    def _step_schedule_and_stop(self, monitored: float, train_mse: float) -> bool:
         config = self.config
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(monitored)
-        elif self.scheduler is not None:
-            with warnings.catch_warnings():
-                # Plain descent updates W and b itself, not through optimizer.step(),
-                # which the scheduler watches for; the updates do come first.
-                warnings.filterwarnings(
-                    "ignore", "Detected call of `lr_scheduler.step", UserWarning
-                )
-                self.scheduler.step()
-        threshold = self.best_loss - config.tol * abs(self.best_loss)
-        if math.isinf(self.best_loss) or monitored < threshold:
-            self.best_loss, self.bad_epochs = monitored, 0
-            self.best_W.copy_(self.W)
-            self.best_b.copy_(self.b)
+        self.scheduler.step(self.epoch, monitored)
+        early = config.early_stopping
+        if monitored < self.best_loss or math.isinf(self.best_loss):  # the exact best
+            self.best_loss, self.best_epoch = monitored, self.epoch
+            W, b = self.weights
+            self.best_W.copy_(W)
+            self.best_b.copy_(b)
+        if not early and self.gap(train_mse) <= self.plan.tol:
+            self.stop_reason = "converged"
+            return True
+        progress_best = self._progress_best
+        optimum = None if early else self.optimum_mse
+        if convergence.is_record(monitored, progress_best, optimum, self.plan.tol):
+            self._progress_best, self.bad_epochs = monitored, 0
         else:
             self.bad_epochs += 1
-        if self.bad_epochs >= config.n_iter_no_change:
-            self.stop_reason = "early_stopping" if config.early_stopping else "tol"
+        if self.bad_epochs >= (config.n_iter_no_change if early else self.plan.patience):
+            # A stall. A stochastic run first averages its iterates; then, or for other
+            # runs at once, the "halve" schedule goes on at half the rate from the best
+            # weights; only when neither may is it over.
+            if not early and self.average.start():
+                self.bad_epochs = 0
+                return False
+            if not early and self.scheduler.decay():
+                self.bad_epochs = 0
+                self._restore_best()
+                return False
+            self.stop_reason = "early_stopping" if early else "tol"
             return True
         return False
 
@@ -300,16 +321,17 @@ class Trainer:
         ``callback(trainer)`` runs after each epoch; returning True stops with reason
         "interrupted". Raises ``DivergedError`` (weights restored to the best) on divergence.
         """
-        limit = self.config.max_epochs if max_epochs is None else max_epochs
+        limit = self.max_epochs if max_epochs is None else max_epochs
         self.stop_reason = None
         started = time.perf_counter()
         try:
             while self.epoch < limit:
-                train_loss, grad_norm = self._train_epoch()
+                grad_norm = self._train_epoch()
+                self.average.update(self.W, self.b)
                 self.epoch += 1
-                monitored, train_mse = self._record(train_loss, grad_norm)
+                monitored, train_mse = self._record(grad_norm)
                 self._check_divergence(train_mse)
-                if self._step_schedule_and_stop(monitored):
+                if self._step_schedule_and_stop(monitored, train_mse):
                     break
                 if callback is not None and callback(self):
                     self.stop_reason = "interrupted"
@@ -318,34 +340,14 @@ class Trainer:
                 self.stop_reason = "max_epochs"
         finally:
             self.train_seconds += time.perf_counter() - started
-        if self.config.early_stopping and self.stop_reason != "interrupted":
-            with torch.no_grad():
-                self.W.copy_(self.best_W)
-                self.b.copy_(self.best_b)
+        if self.stop_reason in ("converged", "tol", "early_stopping"):
+            self._restore_best()  # the weights whose loss was recorded as the best
         return self
 
     # --- results --------------------------------------------------------------------
     def metrics(self) -> dict:
-        """Final metrics of the current weights, exact (float64), in original units."""
-        data, ref = self.data, self.reference
-        out = {}
-        for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
-            if split is None:
-                out[f"{name}_mse"], out[f"r2_{name}"] = None, None
-                continue
-            sse = sse_per_target(split.X, split.Y, self.W, self.b, self._y_scale, exact=True)
-            out[f"{name}_mse"], out[f"r2_{name}"] = mse_and_r2(sse, split.sst, split.n_samples)
-        train = data.train
-        sse_opt = sse_per_target(train.X, train.Y, ref.W, ref.b, self._y_scale, exact=True)
-        optimum = float(sse_opt.sum()) / train.n_samples
-        out["optimum_train_mse"] = optimum
-        out["gap_to_optimum"] = (out["train_mse"] - optimum) / max(optimum, 1e-300)
-        out["optimum_unique"] = ref.unique
-        out["epochs"] = self.epoch
-        out["stop_reason"] = self.stop_reason
-        out["train_seconds"] = self.train_seconds
-        out["learning_rate"] = self.learning_rate
-        out["path"] = f"{self.path.name}" + (
-            f" ({self.config.grad})" if self.path.name == "chained" else ""
-        )
-        return out
+        """Final metrics of the model's weights, exact (float64), in original units
+        (``results.final_metrics``)."""
+        from handgrad.training.results import final_metrics
+
+        return final_metrics(self)

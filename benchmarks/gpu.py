@@ -1,0 +1,195 @@
+"""The GPU figures: handgrad on an accelerator against native PyTorch in the same run.
+
+Usage: ``python -m benchmarks.gpu [--device cuda] [--quick]`` (``make gpu-check`` runs the
+suite on CUDA first, then this). Each figure prints handgrad's median, the peer's, the
+ratio and the goal, and fails the run (exit 1) when the two sides disagree beyond the
+stated tolerance. ``--device cpu --quick`` runs the same code on the CPU at toy sizes,
+so that the script is exercised where there is no GPU (tests/test_devices.py).
+
+Every timed call ends with a device synchronisation, so a median is the wall time of
+the work, not of its launch. All data are float32 unless stated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 (the idiom of PyTorch's docs)
+
+import handgrad
+from benchmarks.timing import interleaved_medians
+
+SIZES = ((50, 13, 3), (1024, 100, 10), (65536, 256, 16), (1 << 20, 512, 16))
+QUICK_SIZES = ((50, 13, 3), (1024, 100, 10))
+
+
+def synced(device: torch.device, fn):
+    """``fn`` followed by a wait for the device, so the timer sees the finished work."""
+    if device.type != "cuda":
+        return fn
+
+    def call():
+        fn()
+        torch.cuda.synchronize(device)
+
+    return call
+
+
+def data(q, n, p, device, dtype=torch.float32, seed=0):
+    g = torch.Generator(device=device).manual_seed(seed)
+    X = torch.randn(q, n, generator=g, device=device, dtype=dtype)
+    W = torch.randn(n, p, generator=g, device=device, dtype=dtype) / n**0.5
+    Y = X @ W + 0.1 * torch.randn(q, p, generator=g, device=device, dtype=dtype)
+    return X, Y
+
+
+def agree(name: str, got: torch.Tensor, want: torch.Tensor, rtol: float) -> None:
+    error = float((got.double() - want.double()).norm() / want.double().norm().clamp_min(1e-300))
+    if not error <= rtol:
+        raise SystemExit(f"{name}: the two sides disagree (relative error {error:.2e} > {rtol:g})")
+
+
+def row(name: str, hand: float, peer: float, goal: float | None) -> str:
+    ratio = hand / peer
+    verdict = "-" if goal is None else ("yes" if ratio <= goal else "NO")
+    goal_text = "-" if goal is None else f"<= {goal:g}"
+    times = f"{hand * 1e3:>10.3f} ms {peer * 1e3:>10.3f} ms"
+    return f"{name:<44} {times} {ratio:>7.2f}  {goal_text:>6} {verdict}"
+
+
+def manual_step(device, sizes, repeats):
+    """Graph-free Linear → MSE step (handgrad.forward, ctx.backward) against F.linear +
+    the same loss through autograd. Goal ≤ 1.0 at every size."""
+    return [manual_step_case(device, q, n, p, repeats) for q, n, p in sizes]
+
+
+def manual_step_case(device, q, n, p, repeats):
+    X, Y = data(q, n, p, device)
+    W = torch.zeros(n, p, device=device)
+    b = torch.zeros(p, device=device)
+    W_t = torch.zeros(p, n, device=device, requires_grad=True)  # F.linear's layout
+    b_n = torch.zeros(p, device=device, requires_grad=True)
+
+    def hand():
+        Y_hat, lin = handgrad.forward(handgrad.Linear, X, W, b, needs_input_grad=(0, 1, 1))
+        loss, err = handgrad.forward(handgrad.MSE, Y_hat, Y, needs_input_grad=(1, 0))
+        return loss, lin.backward(err.backward()[0])
+
+    def native():
+        loss = ((F.linear(X, W_t, b_n) - Y) ** 2).sum() / q
+        return loss, torch.autograd.grad(loss, (W_t, b_n))
+
+    (_, (_, grad_W, _)), (_, (grad_Wt, _)) = hand(), native()
+    agree(f"manual step {q}x{n}x{p}", grad_W, grad_Wt.T, 1e-4)
+    timed = {"hand": synced(device, hand), "native": synced(device, native)}
+    t = interleaved_medians(timed, repeats)
+    return row(f"manual step ({q}, {n}, {p})", t["hand"], t["native"], 1.0)
+
+
+def full_batch_pass(device, shape, repeats):
+    """One fused pass (loss, ∂W, ∂b) against one read of X (a column sum)."""
+    q, n, p = shape
+    X, Y = data(q, n, p, device)
+    W, b = torch.zeros(n, p, device=device), torch.zeros(p, device=device)
+    from handgrad.functions.linear_mse import loss_and_grads
+
+    _, grad_W, _ = loss_and_grads(X, W, b, Y)
+    agree("full-batch pass", grad_W, (2.0 / q) * X.double().T @ (-Y.double()), 1e-4)
+    t = interleaved_medians(
+        {
+            "hand": synced(device, lambda: loss_and_grads(X, W, b, Y)),
+            "read": synced(device, lambda: X.sum(dim=0)),
+        },
+        repeats,
+    )
+    return [row(f"fused full-batch pass {shape}", t["hand"], t["read"], 2.0)]
+
+
+def minibatch_epoch(device, q, repeats):
+    """One epoch at batch 256 on q × 100 → 10: ``Trainer`` against nn.Linear + SGD."""
+    from handgrad.config import TrainConfig, check
+    from handgrad.data.dataset import Dataset
+    from handgrad.training import Trainer, prepare
+
+    n, p, size, lr = 100, 10, 256, 0.01
+    X_cpu, Y_cpu = data(q, n, p, torch.device("cpu"))
+    dataset = Dataset(
+        X=X_cpu.numpy(),
+        Y=Y_cpu.numpy(),
+        feature_names=tuple(f"x{i}" for i in range(n)),
+        target_names=tuple(f"y{j}" for j in range(p)),
+        name="gpu-minibatch",
+    )
+    settings = dict(batch_size=size, learning_rate=lr, test_fraction=0.0, tol=0.0)
+    config = check(TrainConfig(**settings, max_epochs=1 << 30, device=device.type))
+    trainer = Trainer(prepare(dataset, config), config)
+    X, Y = trainer.data.train.X, trainer.data.train.Y
+    layer = torch.nn.Linear(n, p, device=device)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=lr)
+
+    def native():
+        order = torch.randperm(q, device=device)
+        for start in range(0, q, size):
+            rows = order[start : start + size]
+            loss = ((layer(X[rows]) - Y[rows]) ** 2).sum() / len(rows)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    t = interleaved_medians(
+        {
+            "hand": synced(device, lambda: trainer.fit(max_epochs=trainer.epoch + 1)),
+            "native": synced(device, native),
+        },
+        repeats,
+        warmup=1,
+    )
+    return [row(f"mini-batch epoch, batch {size}, {q} x 100 -> 10", t["hand"], t["native"], 0.5)]
+
+
+def estimator_fit(device, q):
+    """GDRegressor(device).fit against LinearRegression().fit on the CPU; goal ≤ 0.2."""
+    from sklearn.linear_model import LinearRegression
+
+    X_t, Y_t = data(q, 100, 10, torch.device("cpu"))
+    X, Y = X_t.numpy(), Y_t.numpy()
+    start = time.perf_counter()
+    model = handgrad.GDRegressor(device=device.type, dtype="float32").fit(X, Y)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    hand = time.perf_counter() - start
+    start = time.perf_counter()
+    peer = LinearRegression().fit(X, Y)
+    native = time.perf_counter() - start
+    got, want = model.predict(X), peer.predict(X)
+    agree("GDRegressor vs LinearRegression", torch.from_numpy(got), torch.from_numpy(want), 1e-4)
+    return [row(f"GDRegressor.fit {q} x 100 -> 10 (one run)", hand, native, 0.2)]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__)
+    parser.add_argument("--device", default="cuda", help="cuda (default), or cpu to smoke-test")
+    parser.add_argument("--quick", action="store_true", help="toy sizes and few repeats")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("benchmarks.gpu: torch sees no CUDA device here; use --device cpu.", file=sys.stderr)
+        return 2
+    repeats = 3 if args.quick else 9
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {name}, torch {torch.__version__}, numpy {np.__version__}")
+    print(f"{'figure':<44} {'handgrad':>13} {'peer':>13} {'ratio':>7}  {'goal':>6}")
+    lines = manual_step(device, QUICK_SIZES if args.quick else SIZES, repeats)
+    lines += full_batch_pass(device, (4096, 64, 4) if args.quick else (1 << 22, 256, 16), repeats)
+    lines += minibatch_epoch(device, 4096 if args.quick else 1 << 20, repeats)
+    lines += estimator_fit(device, 20_000 if args.quick else 2_000_000)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

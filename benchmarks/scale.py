@@ -1,0 +1,212 @@
+"""Scale: training on files of 0.5, 2 and 8 GB, against one raw read of the same file.
+
+Usage: ``python -m benchmarks.scale [--sizes 0.5,2,8] [--dir TMP]`` (``make bench-scale``,
+``make bench-scale SCALE_SIZES=0.5,2``). For each size it writes, in a temporary
+folder removed afterwards, an ``.npy`` pair (X float32 (q, 50), Y float32 (q, 2)) and a
+Parquet file of the same rows (row groups of 1M rows), then measures, each in a fresh
+subprocess so that its peak resident set (``VmHWM``) is its own:
+
+- ``raw``: one sequential read of the file's bytes (8 MiB ``readinto``), the peer;
+- ``pass``: ``prepare()``, the one moments pass that gives the standardisers and every
+  split's statistics (all the ``stats`` path needs);
+- ``stats``: ``handgrad train`` end to end (pass, descent, the metrics' passes, figures);
+- ``minibatch``: ``handgrad train --batch-size 4096 --epochs 1``: one streamed epoch.
+
+Before the measured part each child imports what a run imports (torch, pyarrow,
+scikit-learn, matplotlib: about 450 MB resident on their own), then resets ``VmHWM``;
+the peak is reported whole and above that level.
+
+Rates are the file's bytes over seconds. Goals (issue 12): the pass at ≥ 0.7× the raw
+read's rate; Parquet's pass at ≥ 0.5× the ``.npy`` pass; peak RSS ≤ 512 MB (``.npy``)
+and ≤ 600 MB (Parquet), at every size. The files are read from the page cache when they
+fit in memory (written just before): both the peer and handgrad read them the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+FEATURES, TARGETS = 50, 2
+BLOCK_ROWS = 1 << 20
+GOAL_RSS = {"npy": 512 << 20, "parquet": 600 << 20}
+
+
+def _kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def generate(folder: str, gigabytes: float) -> dict:
+    """Write X.npy, Y.npy and data.parquet of about ``gigabytes`` GB (as .npy)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    q = int(gigabytes * 1e9 / (4 * (FEATURES + TARGETS)))
+    paths = {k: os.path.join(folder, f) for k, f in (("X", "X.npy"), ("Y", "Y.npy"))}
+    paths["parquet"] = os.path.join(folder, "data.parquet")
+    X = np.lib.format.open_memmap(paths["X"], "w+", np.float32, (q, FEATURES))
+    Y = np.lib.format.open_memmap(paths["Y"], "w+", np.float32, (q, TARGETS))
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((FEATURES, TARGETS)).astype(np.float32)
+    names = [f"x{j}" for j in range(FEATURES)] + [f"y{j}" for j in range(TARGETS)]
+    schema = pa.schema([(name, pa.float32()) for name in names])
+    with pq.ParquetWriter(paths["parquet"], schema) as writer:
+        for start in range(0, q, BLOCK_ROWS):
+            rows = min(BLOCK_ROWS, q - start)
+            Xb = rng.standard_normal((rows, FEATURES), dtype=np.float32)
+            Yb = Xb @ W + rng.standard_normal((rows, TARGETS), dtype=np.float32)
+            X[start : start + rows], Y[start : start + rows] = Xb, Yb
+            columns = list(Xb.T) + list(Yb.T)
+            writer.write_table(pa.table(dict(zip(names, columns, strict=True)), schema=schema))
+            X.flush(), Y.flush()
+    del X, Y
+    return {"rows": q, **paths}
+
+
+def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
+    """In the subprocess: one measurement; returns seconds, bytes read and peak RSS."""
+    files = [paths["X"], paths["Y"]] if fmt == "npy" else [paths["parquet"]]
+    size = sum(os.path.getsize(f) for f in files)
+    data = ["--data", files[0]] + (["--target-file", files[1]] if fmt == "npy" else [])
+    data += [] if fmt == "npy" else ["--target", "y0,y1"]
+    if kind != "raw":  # what any run imports, before the measured part
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+        import torch._dynamo  # noqa: F401
+
+        import handgrad.cli.train  # noqa: F401
+    imported = _kib("VmRSS") * 1024
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS: the peak below is the run's, over what it imported
+    started = time.perf_counter()
+    if kind == "raw":
+        buffer = bytearray(8 << 20)
+        for name in files:
+            with open(name, "rb", buffering=0) as stream:
+                while stream.readinto(buffer):
+                    pass
+    elif kind == "pass":
+        from handgrad.config import TrainConfig, check
+        from handgrad.data.stream import open_source
+        from handgrad.training import prepare
+
+        source = open_source(
+            files[0],
+            None if fmt == "npy" else ["y0", "y1"],
+            None,
+            files[1] if fmt == "npy" else None,
+            stream=True,
+        )
+        started = time.perf_counter()
+        prepare(source, check(TrainConfig()))
+    else:
+        from handgrad.cli import main
+
+        flags = ["--batch-size", "4096", "--epochs", "1"] if kind == "minibatch" else []
+        code = main(["train", *data, "--quiet", "--out", os.path.join(out, kind + fmt), *flags])
+        assert code == 0
+    seconds = time.perf_counter() - started
+    peak = _kib("VmHWM") * 1024
+    return {"seconds": seconds, "bytes": size, "peak_bytes": peak, "imported_bytes": imported}
+
+
+def measure(kind: str, fmt: str, paths: dict, out: str) -> dict:
+    command = [sys.executable, "-m", "benchmarks.scale", "--child", kind, fmt, json.dumps(paths)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(command + ["--dir", out], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} {fmt} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_size(gigabytes: float, parent: str | None) -> list[dict]:
+    folder = tempfile.mkdtemp(prefix=f"handgrad-scale-{gigabytes:g}GB-", dir=parent)
+    try:
+        started = time.perf_counter()
+        paths = generate(folder, gigabytes)
+        print(
+            f"{gigabytes:g} GB: {paths['rows']:,} rows written in "
+            f"{time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
+        rows = []
+        for fmt in ("npy", "parquet"):
+            for kind in ("raw", "pass", "stats", "minibatch"):
+                result = measure(kind, fmt, paths, folder)
+                result |= {"size_gb": gigabytes, "format": fmt, "kind": kind}
+                rows.append(result)
+                print(_line(result), file=sys.stderr)
+        return rows
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _line(r: dict) -> str:
+    rate = r["bytes"] / r["seconds"] / 2**20
+    return (
+        f"{r['size_gb']:>4g} GB {r['format']:<8}{r['kind']:<10}{r['seconds']:8.2f} s "
+        f"{rate:8.0f} MiB/s   peak RSS {r['peak_bytes'] / 2**20:6.0f} MiB "
+        f"({(r['peak_bytes'] - r['imported_bytes']) / 2**20:.0f} above the imports)"
+    )
+
+
+def summary(rows: list[dict]) -> list[str]:
+    """The goals, as ratios measured in the same run."""
+    lines = []
+    by = {(r["size_gb"], r["format"], r["kind"]): r for r in rows}
+    for size in sorted({r["size_gb"] for r in rows}):
+        rate = {
+            k: by[(size, *k)]["bytes"] / by[(size, *k)]["seconds"]
+            for k in [(f, kind) for f in ("npy", "parquet") for kind in ("raw", "pass")]
+        }
+        for fmt in ("npy", "parquet"):
+            ratio = rate[(fmt, "pass")] / rate[(fmt, "raw")]
+            lines.append(f"{size:g} GB {fmt}: pass / raw read rate {ratio:.2f} (goal ≥ 0.7)")
+            peak = max(by[(size, fmt, k)]["peak_bytes"] for k in ("pass", "stats", "minibatch"))
+            goal = GOAL_RSS[fmt]
+            lines.append(
+                f"{size:g} GB {fmt}: peak RSS {peak / 2**20:.0f} MiB (goal ≤ "
+                f"{goal / 2**20:.0f} MiB): {'met' if peak <= goal else 'NOT met'}"
+            )
+        ratio = rate[("parquet", "pass")] / rate[("npy", "pass")]
+        lines.append(f"{size:g} GB: Parquet pass / .npy pass rate {ratio:.2f} (goal ≥ 0.5)")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__)
+    parser.add_argument("--sizes", default="0.5,2,8", help="GB per file, comma-separated")
+    parser.add_argument("--dir", default=None, help="where the temporary folder goes")
+    parser.add_argument("--out", default=os.path.join("benchmarks", "results", "scale.json"))
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "FORMAT", "PATHS"))
+    args = parser.parse_args()
+    if args.child:
+        kind, fmt, paths = args.child
+        print(json.dumps(child(kind, fmt, json.loads(paths), args.dir)))
+        return
+    rows = []
+    for size in (float(s) for s in args.sizes.split(",")):
+        rows += run_size(size, args.dir)
+    lines = summary(rows)
+    print("\n".join([_line(r) for r in rows] + [""] + lines))
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"rows": rows, "summary": lines, "cpus": os.cpu_count()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

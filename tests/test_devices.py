@@ -1,0 +1,178 @@
+"""Every layer on the device under test, against the same work on the CPU in float64.
+
+``HANDGRAD_TEST_DEVICE=cuda`` (see conftest.py, and ``make gpu-check``) puts these on a
+GPU; unset, they run on the CPU, where the cross-device assertions compare the CPU with
+itself and the rest still guards the code paths. References are independent: torch's
+own autograd on plain ops in float64, numpy.linalg.lstsq, and a CPU run of the same
+configuration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import handgrad
+from handgrad.config import TrainConfig, check
+from handgrad.data.datasets import load_dataset, synthetic
+from handgrad.functions.linear_mse import LinearMSE, _TracedLinearMSE
+from handgrad.training import Trainer, prepare
+
+CPU = torch.device("cpu")
+
+
+def problem(device, dtype, q=33, n=5, p=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    shapes = ((q, n), (n, p), (p,), (q, p))
+    cpu = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
+    return cpu, [t.to(device=device, dtype=dtype).requires_grad_() for t in cpu]
+
+
+def reference(X, W, b, Y):
+    """Loss and the four gradients by autograd on plain torch ops, float64 on the CPU."""
+    leaves = [t.detach().clone().requires_grad_() for t in (X, W, b, Y)]
+    Xr, Wr, br, Yr = leaves
+    loss = ((Xr @ Wr + br - Yr) ** 2).sum() / Xr.shape[0]
+    return loss.detach(), torch.autograd.grad(loss, leaves)
+
+
+def unfused(X, W, b, Y):
+    return handgrad.mse(handgrad.linear(X, W, b), Y)
+
+
+# float32 sums of a few dozen products: a relative error of a few float32 epsilons.
+TOLERANCE = {torch.float64: dict(rtol=1e-12, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-5)}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("function", [handgrad.linear_mse, unfused], ids=["fused", "chained"])
+def test_functions_on_the_device_match_autograd(device, dtype, function):
+    cpu, inputs = problem(device, dtype)
+    loss = function(*inputs)
+    grads = torch.autograd.grad(loss, inputs)
+    ref_loss, ref_grads = reference(*cpu)
+    assert loss.device.type == device.type
+    tol = TOLERANCE[dtype]
+    torch.testing.assert_close(loss.double().cpu(), ref_loss, **tol)
+    for got, want in zip(grads, ref_grads, strict=True):
+        assert got.device.type == device.type and got.dtype == dtype
+        torch.testing.assert_close(got.double().cpu(), want, **tol)
+
+
+def test_fused_pass_on_the_device_spans_several_blocks(device, monkeypatch):
+    # Blocks of a few rows, so the per-block float64 sums are exercised on the device too.
+    from handgrad.functions import blocked_pass
+
+    monkeypatch.setattr(blocked_pass, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(blocked_pass, "DEVICE_BLOCK_BYTES", 64)
+    cpu, inputs = problem(device, torch.float64, q=50)
+    loss = handgrad.linear_mse(*inputs)
+    grads = torch.autograd.grad(loss, inputs)
+    ref_loss, ref_grads = reference(*cpu)
+    torch.testing.assert_close(loss.cpu(), ref_loss, rtol=1e-12, atol=1e-12)
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got.cpu(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_twin_that_torch_compile_traces_equals_the_eager_function(device):
+    # torch.compile applies _TracedLinearMSE; eagerly it must be the same Function to the
+    # last gradient, double backward included (tests/test_linear_mse.py compiles it).
+    _, inputs = problem(device, torch.float64, q=9, n=4, p=2)
+    torch.autograd.gradcheck(_TracedLinearMSE.apply, inputs)
+    torch.autograd.gradgradcheck(_TracedLinearMSE.apply, inputs)
+    eager, traced = LinearMSE.apply(*inputs), _TracedLinearMSE.apply(*inputs)
+    torch.testing.assert_close(traced, eager, rtol=1e-13, atol=0)
+    for got, want in zip(
+        torch.autograd.grad(traced, inputs), torch.autograd.grad(eager, inputs), strict=True
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
+
+
+def train(device, **settings):
+    config = check(TrainConfig(device=device.type, dtype="float64", **settings))
+    return Trainer(prepare(load_dataset("diabetes"), config), config).fit()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(),
+        dict(path="fused", max_epochs=200),
+        dict(path="chained", grad="autograd", max_epochs=200),
+        dict(batch_size=32, max_epochs=5, optimizer="sgd", momentum=0.9, learning_rate=0.01),
+        dict(optimizer="adam", learning_rate=0.05, max_epochs=50, scheduler="step"),
+        dict(early_stopping=True, max_epochs=300),
+    ],
+    ids=["default", "fused", "autograd", "minibatch-momentum", "adam-step", "early-stopping"],
+)
+def test_training_on_the_device_equals_training_on_the_cpu(device, settings):
+    here, cpu = train(device, **settings), train(CPU, **settings)
+    assert here.W.device.type == device.type
+    got, want = here.metrics(), cpu.metrics()
+    assert got["epochs"] == want["epochs"]
+    assert got["gap_to_optimum"] == pytest.approx(want["gap_to_optimum"], abs=1e-6)
+    torch.testing.assert_close(here.W.cpu(), cpu.W, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(here.b.cpu(), cpu.b, rtol=1e-8, atol=1e-10)
+
+
+def test_estimator_on_the_device_equals_the_cpu_and_reaches_lstsq(device):
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    here = handgrad.GDRegressor(device=device.type).fit(X, y).predict(X)
+    cpu = handgrad.GDRegressor(device="cpu").fit(X, y).predict(X)
+    np.testing.assert_allclose(here, cpu, rtol=1e-8)
+    A = np.hstack([X, np.ones((len(X), 1))])
+    theta, *_ = np.linalg.lstsq(A, y, rcond=None)
+    optimum = np.mean((A @ theta - y) ** 2)
+    # The estimator stops at a relative gap to the optimum of about 1e-6 (tol=1e-10).
+    assert optimum <= np.mean((here - y) ** 2) <= optimum * (1 + 1e-5)
+
+
+def test_checker_takes_inputs_on_the_device(device):
+    _, inputs = problem(device, torch.float64, q=6, n=3, p=2)
+    report = handgrad.check(handgrad.Linear, *inputs[:3])
+    assert report.ok, str(report)
+
+
+def test_a_model_trained_on_the_device_predicts_on_the_cpu(device, tmp_path):
+    from handgrad.cli import main
+
+    data = synthetic(samples=200, features=4, targets=2, seed=5)[0]
+    csv = tmp_path / "data.csv"
+    columns = [*data.feature_names, *data.target_names]
+    np.savetxt(
+        csv, np.hstack([data.X, data.Y]), delimiter=",", header=",".join(columns), comments=""
+    )
+    run = tmp_path / "run"
+    targets = ",".join(data.target_names)
+    argv = ["train", "--data", str(csv), "--target", targets, "--out", str(run), "--quiet"]
+    argv += ["--test-fraction", "0"]
+    assert main([*argv, "--device", device.type, "--dtype", "float64"]) == 0
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(run), "--data", str(csv), "--out", str(out)]) == 0
+    predicted = np.loadtxt(out, delimiter=",", skiprows=1)
+    A = np.hstack([data.X, np.ones((len(data.X), 1))])
+    theta, *_ = np.linalg.lstsq(A, data.Y, rcond=None)
+    np.testing.assert_allclose(predicted, A @ theta, rtol=1e-3, atol=1e-3)
+
+
+def test_the_gpu_figures_script_runs_on_the_device_under_test(device):
+    # make gpu-check runs benchmarks.gpu on CUDA; here it runs at toy sizes, so that the
+    # script a GPU session relies on cannot rot where there is no GPU.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu", "--device", device.type, "--quick"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "manual step (1024, 100, 10)" in done.stdout
+    assert "GDRegressor.fit" in done.stdout
