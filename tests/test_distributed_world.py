@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -76,3 +78,17 @@ def test_nothing_to_sum_still_runs_the_work():
     seen = []
     assert Reducer(world.World()).sum({}, [], lambda: seen.append(1) or {}) == {}
     assert seen == [1]
+
+
+def test_a_run_of_one_process_is_not_resumed_as_a_torchrun_job(tmp_path, capsys):
+    """The fingerprint of a torchrun job hashes each group's moments; a run's kind is
+    told apart, with a message that says how to resume it, not that the data changed."""
+    from handgrad.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--quiet", "--epochs", "3", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    config["fingerprint"] = "groups:" + config["fingerprint"]
+    (run / "config.json").write_text(json.dumps(config))
+    assert main(["train", "--resume", str(run), "--epochs", "6"]) == 2
+    assert "was started under torchrun; resume it under torchrun" in capsys.readouterr().err

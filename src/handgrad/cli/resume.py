@@ -70,6 +70,16 @@ def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict
     from handgrad.training import Trainer
 
     data = launch.prepare(loaded, config, reducer)
+    torchrun = recorded["fingerprint"].startswith("groups:")  # distributed.sharded's
+    if torchrun != data.fingerprint().startswith("groups:"):
+        raise UserError(
+            f"{run_dir.path} was started "
+            + (
+                "under torchrun; resume it under torchrun (any number of ranks, 1 included)."
+                if torchrun
+                else "in one process; resume it without torchrun."
+            )
+        )
     if data.fingerprint() != recorded["fingerprint"]:
         raise UserError(
             f"the data of {run_dir.path} changed since the run started; resuming would not "
