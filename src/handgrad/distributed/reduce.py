@@ -1,22 +1,25 @@
 """``Reducer``: the one place where ranks meet, to add up partial sums.
 
-Every rank computes, for each chunk it owns (chunk c belongs to rank c mod world size),
-a partial sum in sum form: gradients times rows, not means, so that partials add up
-across chunks and ranks. ``Reducer.sum`` then adds them up:
+Every rank computes, for each group of chunks it owns (group c belongs to rank c mod
+world size, ``sharded.py``), a partial in sum form: gradients times rows, not means, so
+that partials add up across groups and ranks. ``Reducer.sum`` then adds them up:
 
-- by default, each rank adds its own chunks' partials in chunk order, in float64, and one
-  ``all_reduce`` of one flat float64 buffer adds the ranks' totals. The ranks' order of
-  addition is gloo's or NCCL's, so the result equals one process's to about 1e-15
+- by default, each rank adds its own groups' partials in group order, in float64, and
+  one ``all_reduce`` of one flat float64 buffer adds the ranks' totals. The ranks' order
+  of addition is gloo's or NCCL's, so the result equals one process's to about 1e-15
   relative, not bit for bit;
-- with ``deterministic=True``, chunk c's partial goes into its own slot of the buffer,
+- with ``deterministic=True``, group c's partial goes into its own slot of the buffer,
   every other rank leaves that slot at zero (x + 0 is exact), and after the all-reduce
-  every rank adds the slots in chunk order: the very additions of one process, so the
-  result is bit-identical for any world size. The buffer is as many partials long as
-  there are chunks.
+  every rank adds the slots in group order: the same additions at any world size, so
+  the result is bit-identical for any world size. The buffer is as many partials long
+  as there are groups.
+
+``Reducer.gather`` is the same exchange without the sum: each rank fills its slots,
+and every rank gets all of them (the moments, which merge by Chan's formula, not by +).
 
 The buffer also carries two numbers per rank: the exit code of a failure while computing
 the partials (0 when none), and the signal it received (SIGINT, SIGTERM), so that every
-rank stops after the same step. So an error on one rank (a bad cell in its chunk) stops
+rank stops after the same step. So an error on one rank (a bad cell in its group) stops
 every rank at this collective, with one message and the failing rank's exit code. A rank
 that dies outright or hangs stops the others through the process group's timeout.
 """
