@@ -48,8 +48,18 @@ def write_data(folder: Path, bad_row: int | None = None) -> None:
     np.save(folder / "Y.npy", data.Y)
 
 
-def source(folder: Path) -> NpySource:
-    return NpySource(folder / "X.npy", folder / "Y.npy", chunk_rows=GROUP_ROWS)
+class Recorded(NpySource):
+    """An ``.npy`` source that records which groups were read."""
+
+    def group(self, g: int):
+        self.read.add(g)
+        return super().group(g)
+
+
+def source(folder: Path) -> Recorded:
+    recorded = Recorded(folder / "X.npy", folder / "Y.npy", chunk_rows=GROUP_ROWS)
+    recorded.read = set()
+    return recorded
 
 
 def train(rank_world: world.World | None, data_folder: Path, out: Path) -> None:
@@ -62,9 +72,11 @@ def train(rank_world: world.World | None, data_folder: Path, out: Path) -> None:
             reducer = Reducer(rank_world, deterministic) if rank_world else None
             if deterministic:
                 world.set_threads(1)
-            data = launch.prepare(source(data_folder), config, reducer)
+            files = source(data_folder)
+            data = launch.prepare(files, config, reducer)
             trainer = Trainer(data, config, reducer).fit()
             metrics = trainer.metrics()
+            results[f"{name}-{'det' if deterministic else 'sum'}-read"] = sorted(files.read)
             key = f"{name}-{'det' if deterministic else 'sum'}"
             results[f"{key}-W"] = trainer.W.numpy()
             results[f"{key}-b"] = trainer.b.numpy()
