@@ -77,7 +77,7 @@ class TrainConfig:
     path: str = "auto"
     device: str = "auto"
     dtype: str = "float32"
-    # Under torchrun: add the ranks' partial sums chunk by chunk in chunk order, so that
+    # Add the partial sums group by group in the data's order (torchrun), so that
     # results are bit-identical for any number of processes (issue 13).
     deterministic: bool = False
 

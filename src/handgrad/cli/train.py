@@ -234,8 +234,8 @@ def add_parser(subparsers):
     out.add_argument(
         "--deterministic",
         action="store_true",
-        help="under torchrun: add the partial sums chunk by chunk in chunk order, so that "
-        "results are bit-identical for any number of processes (docs/distributed.md)",
+        help="add the partial sums group by group in the data's order, so that results "
+        "are bit-identical for any number of torchrun processes (docs/distributed.md)",
     )
     p.set_defaults(run=run)
     return p

@@ -212,12 +212,12 @@ def _standardized(A: np.ndarray, scaler: Standardizer, dtype: torch.dtype, mine=
     return out
 
 
-def prepare(data: Dataset | Source, config: TrainConfig, gather=moments_pass) -> Prepared:
+def prepare(data: Dataset | Source, config: TrainConfig, gather=None) -> Prepared:
     """Split the rows of ``data``, fit the standardisers on the training rows, gather the
     statistics: one pass over the data (see the module's docstring).
 
     ``data`` is a ``Dataset`` (arrays in memory) or any chunk source (``data/sources.py``).
-    ``gather`` is the moments pass: under torchrun, each rank's own groups and one
+    ``gather`` replaces the moments pass: under torchrun, each rank's own groups and one
     all-reduce (``distributed/sharded.py``).
     """
     source = ArraySource.of(data) if isinstance(data, Dataset) else data
@@ -227,7 +227,7 @@ def prepare(data: Dataset | Source, config: TrainConfig, gather=moments_pass) ->
     split = RowSplit.make(
         source.n_rows, config.resolved_val_fraction, config.test_fraction, config.seed
     )
-    moments = gather(source, split, config.dtype)
+    moments = (gather or moments_pass)(source, split, config.dtype)
     train = moments[0]
     std = train.std
     mean_t, std_t = torch.from_numpy(train.mean.copy()), torch.from_numpy(std)
