@@ -1,8 +1,9 @@
 """Opening a file as a chunk source, checking each chunk's cells, moving chunks to the device.
 
 ``open_source`` picks the reader for a file: ``.npy`` features with ``.npy`` targets,
-and Parquet files or folders larger than ``STREAM_MIN_BYTES``, are streamed; CSV, npz
-and small Parquet files are read whole by ``files.load_training_file`` (whose checks and
+and Parquet files or folders and CSV files larger than ``STREAM_MIN_BYTES``, are
+streamed; npz, small Parquet and CSV files, CSV targets in a second file and text split
+by runs of spaces are read whole by ``files.load_training_file`` (whose checks and
 messages they keep) and become an ``ArraySource``. Either way training sees one kind
 of thing: a source of chunks.
 """
@@ -42,13 +43,19 @@ def open_source(path, target=None, features=None, target_file=None, stream=None)
                 raise UserError(f"{flag} names columns, which .npy files do not have; leave it out")
         return NpySource(path, target_file)
     parquet = suffix in (".parquet", ".pq") or (Path(path).is_dir() and target_file is None)
-    if parquet and target_file is None:
+    text = suffix in (".csv", ".tsv", ".txt") and Path(path).is_file()
+    if (parquet or text) and target_file is None:
         if stream is None:
             stream = Path(path).is_dir() or _size(path) >= STREAM_MIN_BYTES
-        if stream:
+        if stream and parquet:
             from handgrad.data.parquet import ParquetSource
 
             return ParquetSource(path, target, features)
+        if stream and text:
+            from handgrad.data.csvsource import CsvSource, streamable
+
+            if streamable(path, suffix):
+                return CsvSource(path, target, features)
     from handgrad.data.files import load_training_file
 
     return ArraySource.of(load_training_file(path, target, features, target_file))
@@ -60,7 +67,11 @@ def _size(path) -> int:
 
 def checked_chunk(source: Source, chunk: Chunk, dtype: str) -> None:
     """Raise ``UserError`` naming the file, column and row of the chunk's first bad cell:
-    missing, infinite, or (training in float32) beyond float32's range."""
+    missing, infinite, or (training in float32) beyond float32's range. A source that
+    can quote the cells as written (``CsvSource.explain``) says what they were."""
+    explain = getattr(source, "explain", None)
+    if explain is not None and not (np.isfinite(chunk.X).all() and np.isfinite(chunk.Y).all()):
+        explain(chunk)
     for M, names, role in (
         (chunk.X, source.feature_names, "feature"),
         (chunk.Y, source.target_names, "target"),
