@@ -77,6 +77,11 @@ def test_a_bad_cell_gets_the_whole_file_readers_message(tmp_path, table, cell, r
 def test_rows_are_counted_without_parsing_when_the_file_is_plain(tmp_path, table):
     assert _plain_lines(_write(tmp_path, table)) == 601
     assert _plain_lines(_write(tmp_path, table, "crlf.csv", end="\r\n")) == 601
+    quoted_header = ",".join(f'"{name}"' for name in table[0].split(","))
+    path = _write(tmp_path, [quoted_header, *table[1:]], "q.csv")
+    assert _plain_lines(path) is None and _plain_lines(path, len(quoted_header) + 1) == 600
+    with pytest.warns(UserWarning):
+        assert CsvSource(path, ["y"], block_bytes=BLOCK).n_rows == 600
     assert _plain_lines(_write(tmp_path, [*table[:5], "", *table[5:]], "blank.csv")) is None
     quoted = [table[0], '1,"a\nb",2,3,4', *table[1:]]
     path = _write(tmp_path, quoted, "quoted.csv")

@@ -157,3 +157,29 @@ def test_float64_values_beyond_float32_are_refused_for_float32_training(tmp_path
     with pytest.raises(UserError, match=r"column 'y1' of .*Y\.npy holds 1e\+39 at row 151"):
         prepare(source, check(TrainConfig(dtype="float32")))
     prepare(source, check(TrainConfig(dtype="float64")))
+
+
+@pytest.mark.parametrize("stop_after", [3, 8, 11])  # chunks; 8 per epoch, so 8 ends one
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_resume_part_way_through_an_epoch_is_bit_identical(
+    tmp_path, streamed, stop_after, optimizer
+):
+    from handgrad.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    source = npy_source(tmp_path, problem())
+    settings = dict(dtype="float64", batch_size=16, max_epochs=3, tol=0.0, optimizer=optimizer)
+    config = check(TrainConfig(**settings, learning_rate=0.01))
+    straight = Trainer(prepare(source, config), config).fit()
+    first = Trainer(prepare(source, config), config)
+    calls = []
+    first.chunk_hook = lambda t: calls.append(t.position) or len(calls) == stop_after
+    first.fit()
+    assert first.stop_reason == "interrupted" and first.epoch == (stop_after - 1) // 8
+    assert first.position[:2] == calls[-1][:2] and calls[-1][1] >= 1
+    save_checkpoint(tmp_path / "checkpoint.pt", first.state(), 0.0)
+    second = Trainer(prepare(source, config), config)
+    second.load_state(load_checkpoint(tmp_path / "checkpoint.pt")[0])
+    second.fit()
+    assert torch.equal(straight.W, second.W) and torch.equal(straight.b, second.b)
+    for key, values in straight.history.items():
+        np.testing.assert_array_equal(values, second.history[key])  # NaN equals NaN

@@ -57,7 +57,7 @@ class CsvSource(Source):
     def __init__(self, path, target, features=None, block_bytes: int = BLOCK_BYTES) -> None:
         self.name = os.fspath(path)
         self.block_bytes = block_bytes
-        head = _head(path, self.name)
+        head = self._head = _head(path, self.name)
         suffix = os.path.splitext(self.name)[1].lower()
         table = read_text(head, self.name, suffix)
         tables._check_names(table)
@@ -105,11 +105,12 @@ class CsvSource(Source):
 
     def _count_rows(self) -> int:
         """Rows of the file, which the split needs before the first pass. A plain file
-        (no quote, no blank or CR-only line) has one row per newline after the header,
+        (no quote, no blank or CR-only line after the header) has one row per line,
         counted at the speed of reading; any other is counted by the reader."""
-        lines = _plain_lines(self.name)
+        header = self._head.index(b"\n") + 1 if self._head[:1].strip() else None
+        lines = _plain_lines(self.name, header) if header else None
         if lines is not None:
-            return lines - 1
+            return lines
         return sum(batch.num_rows for batch in self._batches(pa.string()))
 
     def group(self, g: int) -> Iterator[Chunk]:
@@ -178,10 +179,12 @@ def _head(path, source: str) -> bytes:
     return head
 
 
-def _plain_lines(path) -> int | None:
-    """The number of lines of a file with no quote and no blank or CR-only line, else None."""
+def _plain_lines(path, offset: int = 0) -> int | None:
+    """The number of lines from byte ``offset`` on (after the header line, which may be
+    quoted) of a file with no quote and no blank or CR-only line there, else None."""
     lines, last, buffer = 0, ord("\n"), bytearray(8 << 20)
     with open(path, "rb", buffering=0) as stream:
+        stream.seek(offset)
         while got := stream.readinto(buffer):
             # Each test scans the bytes in place (no copy); ``last`` joins the blocks.
             if buffer.find(b'"', 0, got) >= 0 or buffer.find(b"\n\n", 0, got) >= 0:

@@ -29,15 +29,24 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
-def batches(split: Split, size: int, shuffle: bool, seed: int, epoch: int):
-    """The epoch's mini-batches (X, Y) of ``split`` (see the module's docstring)."""
+def batches(split: Split, size: int, shuffle: bool, seed: int, epoch: int, start=(0, 0), done=None):
+    """The epoch's mini-batches (X, Y) of ``split`` (see the module's docstring).
+
+    ``start`` = (i, k) begins after the first k chunks of the i-th group of the epoch's
+    order, where a run stopped part way left it. ``done((i, k))``, if given, is called
+    after each chunk with the position reached; True stops the epoch there.
+    """
     base = epoch_seed(seed, epoch)
     n_groups = split.rows.source.n_groups
     groups = range(n_groups)
     if shuffle and n_groups > 1:
         groups = torch.randperm(n_groups, generator=torch.Generator().manual_seed(base)).tolist()
-    for g in groups:
+    for i, g in enumerate(groups):
+        if i < start[0]:
+            continue  # a group is read only from its start: the ones done are not read
         for k, (X, Y) in enumerate(split.group(g)):
+            if i == start[0] and k < start[1]:
+                continue
             q = X.shape[0]
             if shuffle:
                 # Chunk (g, k) has its own generator; the first one is the epoch's, so
@@ -52,6 +61,8 @@ def batches(split: Split, size: int, shuffle: bool, seed: int, epoch: int):
             else:
                 for s in range(0, q, size):
                     yield X[s : s + size], Y[s : s + size]
+            if done is not None and done((i, k + 1)):
+                return
 
 
 def full_batch(path, split: Split, W: torch.Tensor, b: torch.Tensor):
