@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import torch
 
+from handgrad.data.stream import pass_threads
 from handgrad.training.metrics import sse_per_target
 from handgrad.training.prepare import Prepared, Split
 
@@ -90,6 +91,7 @@ def full_batch(path, split: Split, W: torch.Tensor, b: torch.Tensor):
     return total / count, grad_W_sum.div_(count), grad_b_sum.div_(count)
 
 
+@pass_threads()
 def max_row_norm2(split: Split) -> float:
     """max ‖x̃ᵢ‖² = ‖xᵢ‖² + 1 over the rows of ``split`` in training units (float64): the
     per-row curvature a mini-batch plan needs (``schedule.batch_curvature``); one pass."""
@@ -99,6 +101,7 @@ def max_row_norm2(split: Split) -> float:
     return largest + 1.0
 
 
+@pass_threads()
 def split_sse(split: Split, W, b, y_scale, exact: bool = False) -> torch.Tensor:
     """Each target's SSE (p,) over all chunks of ``split``, float64, original units."""
     total = None
@@ -108,6 +111,7 @@ def split_sse(split: Split, W, b, y_scale, exact: bool = False) -> torch.Tensor:
     return total
 
 
+@pass_threads()
 def final_sse(data: Prepared, params, y_scale) -> dict[str, list[torch.Tensor]]:
     """Exact SSE (p,) of each split at each (W, b) of ``params``: {split: [sse, ...]}.
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from handgrad.config import TrainConfig
+from handgrad.data.stream import pass_threads
 from handgrad.errors import UserError
 from handgrad.training import convergence, passes
 from handgrad.training.averaging import IterateAverage
@@ -210,10 +211,11 @@ class Trainer:
             self.position = self.position if stop else None
             return stop
 
-        for X, Y in self._batches(train, start, done):
-            _, grad_W, grad_b = path(X, Y, W, b)
-            self._step(grad_W, grad_b)
-            grads = grad_W, grad_b
+        with pass_threads(blas=False):  # small products: one thread (data/stream.py)
+            for X, Y in self._batches(train, start, done):
+                _, grad_W, grad_b = path(X, Y, W, b)
+                self._step(grad_W, grad_b)
+                grads = grad_W, grad_b
         return gradient_norm(*grads) if grads else norm
 
     def _step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
