@@ -183,3 +183,42 @@ def test_resume_part_way_through_an_epoch_is_bit_identical(
     assert torch.equal(straight.W, second.W) and torch.equal(straight.b, second.b)
     for key, values in straight.history.items():
         np.testing.assert_array_equal(values, second.history[key])  # NaN equals NaN
+
+
+def test_ctrl_c_in_a_streamed_epoch_stops_at_the_chunk_and_resume_ends_the_same(
+    tmp_path, streamed, monkeypatch, capsys
+):
+    import os
+    import signal
+
+    from handgrad.cli import main
+    from handgrad.training import passes
+
+    npy_source(tmp_path, problem())
+    monkeypatch.setattr("handgrad.data.sources.CHUNK_BYTES", 8 * 9 * CHUNK)  # 9 columns
+    monkeypatch.setattr("handgrad.data.sources.MIN_CHUNK_ROWS", CHUNK)
+    data = ["--data", str(tmp_path / "X.npy"), "--target-file", str(tmp_path / "Y.npy")]
+    flags = [*data, "--batch-size", "16", "--epochs", "3", "--dtype", "float64", "--quiet"]
+    assert main(["train", *flags, "--out", str(tmp_path / "straight")]) == 0
+    batches, chunks = passes.batches, []
+
+    def interrupted(*args):  # Ctrl-C arrives during the 11th chunk (the 2nd epoch)
+        def done(at):
+            chunks.append(at)
+            if len(chunks) == 11:
+                os.kill(os.getpid(), signal.SIGINT)
+            return args[-1](at)
+
+        return batches(*args[:-1], done)
+
+    monkeypatch.setattr(passes, "batches", interrupted)
+    cut = tmp_path / "cut"
+    assert main(["train", *flags, "--out", str(cut)]) == 128 + signal.SIGINT
+    assert "stopped at chunk 1 of group 3 of epoch 2" in capsys.readouterr().err
+    assert len(chunks) == 11
+    monkeypatch.setattr(passes, "batches", batches)
+    assert main(["train", "--resume", str(cut), "--quiet"]) == 0
+    weights = [
+        (run / "model" / "model.safetensors").read_bytes() for run in (tmp_path / "straight", cut)
+    ]
+    assert weights[0] == weights[1]
