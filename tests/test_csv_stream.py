@@ -115,3 +115,35 @@ def test_a_row_of_another_width_is_named_by_its_line(tmp_path, table):
     path = _write(tmp_path, lines)
     with pytest.raises(UserError, match=r"^line 451 of .*d.csv has 6 cells but the header has 5"):
         list(CsvSource(path, ["y"], block_bytes=BLOCK).chunks())
+
+
+@pytest.mark.filterwarnings("ignore:skipped column")
+def test_predict_streams_a_large_csv_with_the_whole_file_checks(
+    tmp_path, table, monkeypatch, capsys
+):
+    path = _write(tmp_path, table)
+    assert (
+        main(["train", "--data", str(path), "--target", "y", "--out", str(tmp_path / "run")]) == 0
+    )
+    whole = tmp_path / "whole.csv"
+    model = ["predict", "--model", str(tmp_path / "run"), "--data", str(path)]
+    assert main([*model, "--out", str(whole)]) == 0
+    monkeypatch.setattr("handgrad.data.predictions.STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr("handgrad.data.csvsource.BLOCK_BYTES", BLOCK)
+    monkeypatch.setattr("handgrad.data.csvsource.HEAD_BYTES", 2000)
+    monkeypatch.delattr("handgrad.data.files.load_prediction_file")  # not read whole
+    streamed = tmp_path / "streamed.csv"
+    assert main([*model, "--out", str(streamed)]) == 0
+    assert streamed.read_text() == whole.read_text()
+    lines = list(table)
+    parts = lines[450].split(",")
+    parts[0] = "NA"
+    lines[450] = ",".join(parts)
+    _write(tmp_path, lines, "bad.csv")
+    args = ["predict", "--model", str(tmp_path / "run"), "--data", str(tmp_path / "bad.csv")]
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "p.csv")]) == 2
+    assert not (tmp_path / "p.csv").exists()
+    err = capsys.readouterr().err
+    assert "column 'a' of" in err and "('NA') at data row 450 (line 451)" in err
+    assert "cannot predict for rows with missing values" in err

@@ -54,29 +54,47 @@ class CsvSource(Source):
     ``target`` and ``features`` name columns as for ``files.load_training_file``.
     """
 
+    role: str | None = None  # "prediction" for the features to predict on (for_prediction)
+
     def __init__(self, path, target, features=None, block_bytes: int = BLOCK_BYTES) -> None:
-        self.name = os.fspath(path)
-        self.block_bytes = block_bytes
-        head = self._head = _head(path, self.name)
-        suffix = os.path.splitext(self.name)[1].lower()
-        table = read_text(head, self.name, suffix)
-        tables._check_names(table)
+        table = self._open(path, block_bytes)
         targets = files._target_names(table, target, separate=False)
         chosen = files._feature_names(table, features, targets)
-        for name in chosen:
-            cells.checked_values(table.column(name), self.name, table.where, "feature")
-        for name in targets:
-            cells.checked_values(table.column(name), self.name, table.where, "target")
-        header = next(line for line in head.decode("utf-8-sig").splitlines() if line.strip())
-        self.separator = _separator(header, suffix)
-        self.names = table.names
-        self.feature_names, self.target_names = tuple(chosen), tuple(targets)
-        self.columns = [*chosen, *targets]
-        self.n_rows = self._count_rows()
+        self._use(table, chosen, targets)
         if self.n_rows < 2:
             raise UserError(
                 f"{self.name} has only {self.n_rows} data row; training needs at least 2"
             )
+
+    @classmethod
+    def for_prediction(cls, path, feature_names, target_names=(), block_bytes=BLOCK_BYTES):
+        """A source whose rows are the model's features (as its "targets"), checked as
+        ``files.load_prediction_file`` checks them."""
+        self = cls.__new__(cls)
+        table = self._open(path, block_bytes)
+        files.prediction_columns(table, feature_names, target_names)
+        self.role = "prediction"
+        self._use(table, [], list(feature_names))
+        return self
+
+    def _open(self, path, block_bytes: int) -> cells.Table:
+        """The head of the file as a table of text cells; the separator."""
+        self.name, self.block_bytes = os.fspath(path), block_bytes
+        head = self._head = _head(path, self.name)
+        suffix = os.path.splitext(self.name)[1].lower()
+        table = read_text(head, self.name, suffix)
+        tables._check_names(table)
+        header = next(line for line in head.decode("utf-8-sig").splitlines() if line.strip())
+        self.separator = _separator(header, suffix)
+        return table
+
+    def _use(self, table: cells.Table, chosen: list[str], targets: list[str]) -> None:
+        for name in [*chosen, *targets]:
+            role = self.role or ("target" if name in targets else "feature")
+            cells.checked_values(table.column(name), self.name, table.where, role)
+        self.feature_names, self.target_names = tuple(chosen), tuple(targets)
+        self.columns = [*chosen, *targets]
+        self.n_rows = self._count_rows()
 
     @property
     def n_groups(self) -> int:
@@ -157,7 +175,7 @@ class CsvSource(Source):
         i = int(np.flatnonzero(first.codes != cells.OK)[0])
         line = _line_of(self.name, self.separator, start + i)
         where = lambda k: f"data row {start + k + 1}" + (f" (line {line})" if k == i else "")  # noqa: E731
-        role = "target" if first.name in self.target_names else "feature"
+        role = self.role or ("target" if first.name in self.target_names else "feature")
         first.codes[i + 1 :][first.codes[i + 1 :] != first.codes[i]] = cells.OK
         cells.checked_values(first, self.name, where, role)
 
