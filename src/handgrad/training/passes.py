@@ -124,8 +124,9 @@ def final_sse(data: Prepared, params, y_scale) -> dict[str, list[torch.Tensor]]:
     out = {split.name: [None] * len(params) for split in data.splits}
     rows = replace(data.train.rows, dtype=torch.float64)
     for chunk in rows.source.chunks():
+        labels = rows.split.labels(chunk.start, chunk.rows)  # once for all splits
         for split in data.splits:
-            pair = rows.of(chunk, split.label)
+            pair = rows.of(chunk, split.label, labels)
             if pair is None:
                 continue
             for k, (W, b) in enumerate(params):
