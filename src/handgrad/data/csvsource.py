@@ -176,13 +176,11 @@ class CsvSource(Source):
         line = _line_of(self.name, self.separator, start + i)
         where = lambda k: f"data row {start + k + 1}" + (f" (line {line})" if k == i else "")  # noqa: E731
         role = self.role or ("target" if first.name in self.target_names else "feature")
-        first.codes[i + 1 :][first.codes[i + 1 :] != first.codes[i]] = cells.OK
         cells.checked_values(first, self.name, where, role)
 
 
 class _UnreadableError(Exception):
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
+    """A cell the reader could not convert to a number: ``_explain`` says which."""
 
 
 def _head(path, source: str) -> bytes:
