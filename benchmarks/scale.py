@@ -12,6 +12,10 @@ subprocess so that its peak resident set (``VmHWM``) is its own:
 - ``stats``: ``handgrad train`` end to end (pass, descent, the metrics' passes, figures);
 - ``minibatch``: ``handgrad train --batch-size 4096 --epochs 1``: one streamed epoch.
 
+At sizes up to ``CSV_MAX_GB`` it also writes the rows as CSV (about 2.5 times the bytes)
+and measures ``raw``, the ``pass`` and ``pandas``: ``pandas.read_csv`` of the file, the
+peer of the CSV goal (the pass, which also counts the rows first, at least as fast).
+
 Before the measured part each child imports what a run imports (torch, pyarrow,
 scikit-learn, matplotlib: about 450 MB resident on their own), then resets ``VmHWM``;
 the peak is reported whole and above that level.
@@ -38,6 +42,7 @@ import numpy as np
 FEATURES, TARGETS = 50, 2
 BLOCK_ROWS = 1 << 20
 GOAL_RSS = {"npy": 512 << 20, "parquet": 600 << 20}
+CSV_MAX_GB = 0.5  # pandas reads the whole file: at 0.5 GB of float32 rows, about 1.3 GB
 
 
 def _kib(field: str) -> int:
@@ -62,14 +67,25 @@ def generate(folder: str, gigabytes: float) -> dict:
     W = rng.standard_normal((FEATURES, TARGETS)).astype(np.float32)
     names = [f"x{j}" for j in range(FEATURES)] + [f"y{j}" for j in range(TARGETS)]
     schema = pa.schema([(name, pa.float32()) for name in names])
-    with pq.ParquetWriter(paths["parquet"], schema) as writer:
+    import pyarrow.csv as pcsv
+
+    csv = gigabytes <= CSV_MAX_GB
+    if csv:
+        paths["csv"] = os.path.join(folder, "data.csv")
+    with (
+        pq.ParquetWriter(paths["parquet"], schema) as writer,
+        pcsv.CSVWriter(paths.get("csv", os.devnull), schema) as text,
+    ):
         for start in range(0, q, BLOCK_ROWS):
             rows = min(BLOCK_ROWS, q - start)
             Xb = rng.standard_normal((rows, FEATURES), dtype=np.float32)
             Yb = Xb @ W + rng.standard_normal((rows, TARGETS), dtype=np.float32)
             X[start : start + rows], Y[start : start + rows] = Xb, Yb
             columns = list(Xb.T) + list(Yb.T)
-            writer.write_table(pa.table(dict(zip(names, columns, strict=True)), schema=schema))
+            block = pa.table(dict(zip(names, columns, strict=True)), schema=schema)
+            writer.write_table(block)
+            if csv:
+                text.write_table(block)
             X.flush(), Y.flush()
     del X, Y
     return {"rows": q, **paths}
@@ -77,7 +93,7 @@ def generate(folder: str, gigabytes: float) -> dict:
 
 def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
     """In the subprocess: one measurement; returns seconds, bytes read and peak RSS."""
-    files = [paths["X"], paths["Y"]] if fmt == "npy" else [paths["parquet"]]
+    files = [paths["X"], paths["Y"]] if fmt == "npy" else [paths[fmt]]
     size = sum(os.path.getsize(f) for f in files)
     data = ["--data", files[0]] + (["--target-file", files[1]] if fmt == "npy" else [])
     data += [] if fmt == "npy" else ["--target", "y0,y1"]
@@ -99,11 +115,17 @@ def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
             with open(name, "rb", buffering=0) as stream:
                 while stream.readinto(buffer):
                     pass
+    elif kind == "pandas":
+        import pandas
+
+        started = time.perf_counter()
+        pandas.read_csv(files[0])
     elif kind == "pass":
         from handgrad.config import TrainConfig, check
         from handgrad.data.stream import open_source
         from handgrad.training import prepare
 
+        started = time.perf_counter()  # opening included: a CSV's rows are counted then
         source = open_source(
             files[0],
             None if fmt == "npy" else ["y0", "y1"],
@@ -111,7 +133,6 @@ def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
             files[1] if fmt == "npy" else None,
             stream=True,
         )
-        started = time.perf_counter()
         prepare(source, check(TrainConfig()))
     else:
         from handgrad.cli import main
@@ -144,12 +165,13 @@ def run_size(gigabytes: float, parent: str | None) -> list[dict]:
             file=sys.stderr,
         )
         rows = []
-        for fmt in ("npy", "parquet"):
-            for kind in ("raw", "pass", "stats", "minibatch"):
-                result = measure(kind, fmt, paths, folder)
-                result |= {"size_gb": gigabytes, "format": fmt, "kind": kind}
-                rows.append(result)
-                print(_line(result), file=sys.stderr)
+        plan = [(f, k) for f in ("npy", "parquet") for k in ("raw", "pass", "stats", "minibatch")]
+        plan += [("csv", k) for k in ("raw", "pandas", "pass")] if "csv" in paths else []
+        for fmt, kind in plan:
+            result = measure(kind, fmt, paths, folder)
+            result |= {"size_gb": gigabytes, "format": fmt, "kind": kind}
+            rows.append(result)
+            print(_line(result), file=sys.stderr)
         return rows
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -184,6 +206,9 @@ def summary(rows: list[dict]) -> list[str]:
             )
         ratio = rate[("parquet", "pass")] / rate[("npy", "pass")]
         lines.append(f"{size:g} GB: Parquet pass / .npy pass rate {ratio:.2f} (goal ≥ 0.5)")
+        if (size, "csv", "pass") in by:
+            ratio = by[(size, "csv", "pandas")]["seconds"] / by[(size, "csv", "pass")]["seconds"]
+            lines.append(f"{size:g} GB CSV: pass / pandas.read_csv speed {ratio:.2f} (goal ≥ 1)")
     return lines
 
 

@@ -85,7 +85,24 @@ def train(rank_world: world.World | None, data_folder: Path, out: Path) -> None:
             results[f"{key}-fingerprint"] = np.array(data.fingerprint())
             results[f"{key}-calls"] = np.array(reducer.calls if reducer else 0)
             results[f"{key}-epochs"] = np.array(trainer.epoch)
+    if rank_world is not None:
+        results["minibatch-resumed-W"] = resumed_part_way(rank_world, data_folder)
     np.savez(out / f"{rank_world.rank if rank_world else 'plain'}.npz", **results)
+
+
+def resumed_part_way(rank_world: world.World, data_folder: Path) -> np.ndarray:
+    """The W of CONFIGS' mini-batch run stopped after 5 of its 12 chunks in one process
+    (a checkpoint saved part way through an epoch), then resumed by the world."""
+    config = check(TrainConfig(dtype="float64", tol=0.0, **CONFIGS["minibatch"]))
+    first = Trainer(launch.prepare(source(data_folder), config, None), config)
+    chunks = []
+    first.chunk_hook = lambda trainer: chunks.append(trainer.position) or len(chunks) == 5
+    first.fit()
+    assert first.epoch == 0 and first.position[:2] == (4, 1), first.position
+    reducer = Reducer(rank_world, deterministic=True)
+    second = Trainer(launch.prepare(source(data_folder), config, reducer), config, reducer)
+    second.load_state(first.state())
+    return second.fit().W.numpy()
 
 
 def fail(rank_world: world.World, data_folder: Path, out: Path, how: str) -> None:

@@ -157,3 +157,68 @@ def test_float64_values_beyond_float32_are_refused_for_float32_training(tmp_path
     with pytest.raises(UserError, match=r"column 'y1' of .*Y\.npy holds 1e\+39 at row 151"):
         prepare(source, check(TrainConfig(dtype="float32")))
     prepare(source, check(TrainConfig(dtype="float64")))
+
+
+@pytest.mark.parametrize("stop_after", [3, 8, 11])  # chunks; 8 per epoch, so 8 ends one
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_resume_part_way_through_an_epoch_is_bit_identical(
+    tmp_path, streamed, stop_after, optimizer
+):
+    from handgrad.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    source = npy_source(tmp_path, problem())
+    settings = dict(dtype="float64", batch_size=16, max_epochs=3, tol=0.0, optimizer=optimizer)
+    config = check(TrainConfig(**settings, learning_rate=0.01))
+    straight = Trainer(prepare(source, config), config).fit()
+    first = Trainer(prepare(source, config), config)
+    calls = []
+    first.chunk_hook = lambda t: calls.append(t.position) or len(calls) == stop_after
+    first.fit()
+    assert first.stop_reason == "interrupted" and first.epoch == (stop_after - 1) // 8
+    assert first.position[:2] == calls[-1][:2] and calls[-1][1] >= 1
+    save_checkpoint(tmp_path / "checkpoint.pt", first.state(), 0.0)
+    second = Trainer(prepare(source, config), config)
+    second.load_state(load_checkpoint(tmp_path / "checkpoint.pt")[0])
+    second.fit()
+    assert torch.equal(straight.W, second.W) and torch.equal(straight.b, second.b)
+    for key, values in straight.history.items():
+        np.testing.assert_array_equal(values, second.history[key])  # NaN equals NaN
+
+
+def test_ctrl_c_in_a_streamed_epoch_stops_at_the_chunk_and_resume_ends_the_same(
+    tmp_path, streamed, monkeypatch, capsys
+):
+    import os
+    import signal
+
+    from handgrad.cli import main
+    from handgrad.training import passes
+
+    npy_source(tmp_path, problem())
+    monkeypatch.setattr("handgrad.data.sources.CHUNK_BYTES", 8 * 9 * CHUNK)  # 9 columns
+    monkeypatch.setattr("handgrad.data.sources.MIN_CHUNK_ROWS", CHUNK)
+    data = ["--data", str(tmp_path / "X.npy"), "--target-file", str(tmp_path / "Y.npy")]
+    flags = [*data, "--batch-size", "16", "--epochs", "3", "--dtype", "float64", "--quiet"]
+    assert main(["train", *flags, "--out", str(tmp_path / "straight")]) == 0
+    batches, chunks = passes.batches, []
+
+    def interrupted(*args):  # Ctrl-C arrives during the 11th chunk (the 2nd epoch)
+        def done(at):
+            chunks.append(at)
+            if len(chunks) == 11:
+                os.kill(os.getpid(), signal.SIGINT)
+            return args[-1](at)
+
+        return batches(*args[:-1], done)
+
+    monkeypatch.setattr(passes, "batches", interrupted)
+    cut = tmp_path / "cut"
+    assert main(["train", *flags, "--out", str(cut)]) == 128 + signal.SIGINT
+    assert "stopped at chunk 1 of group 3 of epoch 2" in capsys.readouterr().err
+    assert len(chunks) == 11
+    monkeypatch.setattr(passes, "batches", batches)
+    assert main(["train", "--resume", str(cut), "--quiet"]) == 0
+    weights = [
+        (run / "model" / "model.safetensors").read_bytes() for run in (tmp_path / "straight", cut)
+    ]
+    assert weights[0] == weights[1]

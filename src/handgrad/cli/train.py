@@ -433,6 +433,16 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
             stop["signal"] = t.reducer.stop_agreed or None
         return stop["signal"] is not None
 
+    def chunk_hook(t: Trainer) -> bool:
+        # Streamed data: an epoch may take minutes, so a signal stops it at the next chunk
+        # and a checkpoint falls due within it, both with the position (trainer.py).
+        if stop["signal"] is None and time.monotonic() - last["time"] > CHECKPOINT_SECONDS:
+            last["logged"] = save_progress(run_dir, t, last["logged"])
+            last["time"] = time.monotonic()
+        return stop["signal"] is not None
+
+    if not trainer.data.source.in_memory:
+        trainer.chunk_hook = chunk_hook
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         trainer.fit(callback)
@@ -458,8 +468,12 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
     if diverged is not None:
         raise diverged
     if stop["signal"] is not None:
+        at = f"epoch {trainer.epoch}"
+        if trainer.position is not None:
+            groups, chunks = trainer.position[:2]
+            at = f"chunk {chunks} of group {groups + 1} of epoch {trainer.epoch + 1}"
         print(
-            f"handgrad train: stopped at epoch {trainer.epoch} by "
+            f"handgrad train: stopped at {at} by "
             f"{signal.Signals(stop['signal']).name}; checkpoint saved. "
             f"Continue with: handgrad train --resume {run_dir.path}",
             file=sys.stderr,

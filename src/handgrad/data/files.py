@@ -124,6 +124,13 @@ def load_prediction_file(
             )
         for column, name in zip(table.columns, feature_names, strict=True):
             column.name = name
+    ignored = prediction_columns(table, feature_names, target_names)
+    return _stack(table, list(feature_names), "prediction"), ignored
+
+
+def prediction_columns(table: Table, feature_names, target_names) -> list[str]:
+    """Check that ``table`` holds the model's features; return the columns it ignores
+    (targets, and columns without numbers), or raise ``UserError`` naming the others."""
     names = table.names
     missing = [name for name in feature_names if name not in names]
     # Columns training would have skipped (no number in them: ids, categories) are ignored
@@ -142,7 +149,7 @@ def load_prediction_file(
             f"({'; '.join(p for p in parts if p)}); give exactly the features "
             f"{_listing(feature_names)}{allowed}"
         )
-    return _stack(table, list(feature_names), "prediction"), ignored
+    return ignored
 
 
 def check_fits_dtype(dataset: Dataset, dtype: str) -> None:

@@ -23,16 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from handgrad.data.splitting import TEST, VAL, RowSplit
-from handgrad.data.stream import checked_chunk
-
-# BLAS threads for the passes over chunks. Measured on the shared 2-core EPYC under load
-# (load average 12), a 400,000 × 52 moments pass: 1 thread 0.95-1.2 s, 2 threads 29 s,
-# the default (2) 5-34 s. Each chunk's products are small enough that one thread keeps
-# them cache-resident; more threads fight whoever else holds the cores.
-PASS_THREADS = 1
+from handgrad.data.stream import checked_chunk, pass_threads
 
 
 @dataclass
@@ -84,7 +77,7 @@ def moments_pass(source, split: RowSplit, dtype: str = "float64") -> list[Moment
     n, p = len(source.feature_names), len(source.target_names)
     result = [Moments(n + p, n) for _ in range(3)]
     buffer, shift = np.empty((0, n + p + 1)), None
-    with threadpool_limits(PASS_THREADS, user_api="blas"):
+    with pass_threads():
         for chunk in source.chunks():
             rows = chunk.rows
             if shift is None:

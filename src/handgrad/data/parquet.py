@@ -1,7 +1,7 @@
 """``ParquetSource``: a Parquet file, or a folder of Parquet files with one schema, streamed.
 
-Each row group is a group of the source; it is read in batches of ``chunk_rows_for(m)`` rows by
-``ParquetFile.iter_batches`` with ``pre_buffer=False``. With pyarrow's default
+Each row group is a group of the source, cut into chunks of ``chunk_rows_for(m)`` rows; it
+is read by ``ParquetFile.iter_batches`` with ``pre_buffer=False``. With pyarrow's default
 (pre-buffering), memory grows with the file: 2.45 GB peak for a 2.39 GB file, against
 166 MB without it (pyarrow 26). The schema (which columns, of which types) is checked
 when the source is opened, before any row is read; the cells, chunk by chunk, as they
@@ -22,6 +22,8 @@ from handgrad.data import cells, files
 from handgrad.data.cells import Table
 from handgrad.data.sources import Chunk, Source, chunk_rows_for
 from handgrad.errors import UserError
+
+READ_ROWS = 4096  # rows per batch pyarrow decodes (see ParquetSource.group)
 
 
 def _numeric(kind: pa.DataType) -> bool:
@@ -132,18 +134,31 @@ class ParquetSource(Source):
     def group(self, g: int) -> Iterator[Chunk]:
         f, row_group, start = self._groups[g]
         handle = self.files[f][1]
+        # Read in batches of READ_ROWS, copied into a chunk of chunk_rows: pyarrow's own
+        # buffers grow with the batch it assembles (measured on 52 float32 columns in
+        # 1M-row groups: 207 MiB above the imports with batches of 4096 rows, 261 MiB
+        # with 20,560), while the chunks keep the rows their boundaries need.
         batches = handle.iter_batches(
-            batch_size=self.chunk_rows, row_groups=[row_group], columns=self.columns
+            batch_size=min(READ_ROWS, self.chunk_rows), row_groups=[row_group], columns=self.columns
         )
         n = self._n
+        A = np.empty((self.chunk_rows, len(self.columns)), dtype=self._dtype)  # reused
+        filled = 0
         for batch in batches:
-            A = np.empty((batch.num_rows, len(self.columns)), dtype=self._dtype)
-            for j, column in enumerate(batch.columns):
-                if pa.types.is_dictionary(column.type):
-                    column = column.dictionary_decode()
-                A[:, j] = column.to_numpy(zero_copy_only=False)
-            yield Chunk(start, A[:, :n], A[:, n:])
-            start += batch.num_rows
+            done = 0
+            while done < batch.num_rows:
+                rows = min(batch.num_rows - done, self.chunk_rows - filled)
+                for j, column in enumerate(batch.columns):
+                    if pa.types.is_dictionary(column.type):
+                        column = column.dictionary_decode()
+                    part = column.slice(done, rows).to_numpy(zero_copy_only=False)
+                    A[filled : filled + rows, j] = part
+                done, filled = done + rows, filled + rows
+                if filled == self.chunk_rows:
+                    yield Chunk(start, A[:, :n], A[:, n:])
+                    start, filled = start + filled, 0
+        if filled:
+            yield Chunk(start, A[:filled, :n], A[:filled, n:])
 
 
 def _schema_column(field: pa.Field) -> cells.Column:

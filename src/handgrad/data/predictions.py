@@ -1,8 +1,9 @@
 """Predictions streamed: features read chunk by chunk, predictions written as they come.
 
 ``feature_chunks`` reads the features of a file to predict on: an ``.npy`` array in
-row ranges, a Parquet file or folder by row groups when large (``STREAM_MIN_BYTES``), any
-other file whole through ``files.load_prediction_file`` (its checks and messages).
+row ranges, a Parquet file or folder by row groups and a CSV file by blocks of text when
+large (``STREAM_MIN_BYTES``), any other file whole through
+``files.load_prediction_file`` (its checks and messages).
 ``write_csv_chunks`` writes the predictions to a temporary file beside the target,
 renamed into place at the end: a reader never sees half a file, and a bad cell found
 half-way leaves no file at all.
@@ -36,6 +37,16 @@ def feature_chunks(path, feature_names, target_names=()) -> Iterator[np.ndarray]
     if big and (path.is_dir() or suffix in (".parquet", ".pq")):
         yield from _parquet_chunks(path, feature_names, target_names)
         return
+    if big and suffix in (".csv", ".tsv", ".txt"):
+        from handgrad.data.csvsource import CsvSource, streamable
+
+        if streamable(path, suffix):
+            source = CsvSource.for_prediction(path, feature_names, target_names)
+            for chunk in source.chunks():
+                if not np.isfinite(chunk.Y).all():
+                    source.explain(chunk)
+                yield chunk.Y
+            return
     from handgrad.data.files import load_prediction_file
 
     yield load_prediction_file(path, feature_names, target_names)[0]

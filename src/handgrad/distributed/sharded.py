@@ -22,6 +22,7 @@ Without it, each rank adds its own groups first, and the ranks' totals meet in o
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -175,9 +176,14 @@ class Passes:
             _, grad_W, grad_b = self.full_batch(path, train, W, b)
             trainer._step(grad_W, grad_b)
             return gradient_norm(grad_W, grad_b)
-        for grad_W, grad_b in self.steps(trainer):
-            trainer._step(grad_W, grad_b)
-        return gradient_norm(grad_W, grad_b)
+        # A checkpoint saved part way through an epoch (in one process: no chunk hook
+        # runs here) resumes where it stopped, as Trainer._train_epoch does.
+        position, trainer.position = trainer.position, None
+        start, norm = (position[:2], position[2]) if position else ((0, 0), math.nan)
+        grads = None
+        for grads in self.steps(trainer, start):
+            trainer._step(*grads)
+        return gradient_norm(*grads) if grads else norm
 
     def full_batch(self, path, split, W, b):
         """(loss, ∂W, ∂b) over every rank's chunks: each group's sum-form partial (Σ
@@ -203,20 +209,24 @@ class Passes:
         grad = torch.from_numpy(total[1:-1] / count).to(W.dtype).to(W.device)
         return total[0] / count, grad[: n * p].reshape(n, p), grad[n * p :]
 
-    def steps(self, trainer):
+    def steps(self, trainer, start=(0, 0)):
         """The epoch's mini-batch gradients, as ``passes.batches`` cuts the batches: the
         rank that owns a batch's group computes its gradient, one all-reduce hands it to
-        every rank (with whether it was the group's last), and every rank steps alike."""
+        every rank (with whether it was the group's last), and every rank steps alike.
+        ``start`` = (i, k) skips the first k chunks of the i-th group and all before."""
         config, split, path = trainer.config, trainer.data.train, trainer.path
         W, b = trainer.W, trainer.b
         n, p = W.shape
         world, G = self.reducer.world, split.rows.source.n_groups
         base = passes.epoch_seed(config.seed, trainer.epoch)
-        for g in passes.group_order(G, config.shuffle, config.seed, trainer.epoch):
+        for i, g in enumerate(passes.group_order(G, config.shuffle, config.seed, trainer.epoch)):
+            if i < start[0]:
+                continue
             batches = None
             if world.owns(g):
+                skip = start[1] if i == start[0] else 0
                 batches = _flagged(
-                    passes.group_batches(split, g, config.batch_size, config.shuffle, base)
+                    passes.group_batches(split, g, config.batch_size, config.shuffle, base, skip)
                 )
 
             def compute(batches=batches):

@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import torch
 
+from handgrad.data.stream import pass_threads
 from handgrad.training.metrics import sse_per_target
 from handgrad.training.prepare import Prepared, Split
 
@@ -29,10 +30,21 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
-def batches(split: Split, size: int, shuffle: bool, seed: int, epoch: int):
-    """The epoch's mini-batches (X, Y) of ``split`` (see the module's docstring)."""
-    for g in group_order(split.rows.source.n_groups, shuffle, seed, epoch):
-        yield from group_batches(split, g, size, shuffle, epoch_seed(seed, epoch))
+def batches(split: Split, size: int, shuffle: bool, seed: int, epoch: int, start=(0, 0), done=None):
+    """The epoch's mini-batches (X, Y) of ``split`` (see the module's docstring).
+
+    ``start`` = (i, k) begins after the first k chunks of the i-th group of the epoch's
+    order, where a run stopped part way left it. ``done((i, k))``, if given, is called
+    after each chunk with the position reached; True stops the epoch there.
+    """
+    base = epoch_seed(seed, epoch)
+    for i, g in enumerate(group_order(split.rows.source.n_groups, shuffle, seed, epoch)):
+        if i < start[0]:
+            continue  # a group is read only from its start: the ones done are not read
+        after = None if done is None else (lambda k, i=i: done((i, k)))
+        skip = start[1] if i == start[0] else 0
+        if (yield from group_batches(split, g, size, shuffle, base, skip, after)):
+            return
 
 
 def group_order(n_groups: int, shuffle: bool, seed: int, epoch: int) -> list[int]:
@@ -43,9 +55,13 @@ def group_order(n_groups: int, shuffle: bool, seed: int, epoch: int) -> list[int
     return list(range(n_groups))
 
 
-def group_batches(split: Split, g: int, size: int, shuffle: bool, base: int):
-    """The mini-batches (X, Y) of group ``g``, ``base`` the epoch's seed."""
+def group_batches(split: Split, g: int, size: int, shuffle: bool, base: int, skip=0, done=None):
+    """The mini-batches (X, Y) of group ``g``, ``base`` the epoch's seed, from its chunk
+    ``skip`` on. ``done(k)``, if given, is called after chunk k − 1; when it returns True
+    the generator stops there and returns True."""
     for k, (X, Y) in enumerate(split.group(g)):
+        if k < skip:
+            continue
         q = X.shape[0]
         if shuffle:
             # Chunk (g, k) has its own generator; the first one is the epoch's, so
@@ -60,6 +76,9 @@ def group_batches(split: Split, g: int, size: int, shuffle: bool, base: int):
         else:
             for s in range(0, q, size):
                 yield X[s : s + size], Y[s : s + size]
+        if done is not None and done(k + 1):
+            return True
+    return False
 
 
 def full_batch(path, split: Split, W: torch.Tensor, b: torch.Tensor):
@@ -87,6 +106,7 @@ def full_batch(path, split: Split, W: torch.Tensor, b: torch.Tensor):
     return total / count, grad_W_sum.div_(count), grad_b_sum.div_(count)
 
 
+@pass_threads()
 def max_row_norm2(split: Split) -> float:
     """max ‖x̃ᵢ‖² = ‖xᵢ‖² + 1 over the rows of ``split`` in training units (float64): the
     per-row curvature a mini-batch plan needs (``schedule.batch_curvature``); one pass."""
@@ -96,6 +116,7 @@ def max_row_norm2(split: Split) -> float:
     return largest + 1.0
 
 
+@pass_threads()
 def split_sse(split: Split, W, b, y_scale, exact: bool = False) -> torch.Tensor:
     """Each target's SSE (p,) over all chunks of ``split``, float64, original units."""
     total = None
@@ -105,6 +126,7 @@ def split_sse(split: Split, W, b, y_scale, exact: bool = False) -> torch.Tensor:
     return total
 
 
+@pass_threads()
 def final_sse(data: Prepared, params, y_scale) -> dict[str, list[torch.Tensor]]:
     """Exact SSE (p,) of each split at each (W, b) of ``params``: {split: [sse, ...]}.
 
@@ -117,8 +139,9 @@ def final_sse(data: Prepared, params, y_scale) -> dict[str, list[torch.Tensor]]:
     out = {split.name: [None] * len(params) for split in data.splits}
     rows = replace(data.train.rows, dtype=torch.float64)
     for chunk in rows.source.chunks():
+        labels = rows.split.labels(chunk.start, chunk.rows)  # once for all splits
         for split in data.splits:
-            pair = rows.of(chunk, split.label)
+            pair = rows.of(chunk, split.label, labels)
             if pair is None:
                 continue
             for k, (W, b) in enumerate(params):

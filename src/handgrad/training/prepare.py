@@ -114,9 +114,10 @@ class _Rows:
     dtype: torch.dtype
     device: torch.device
 
-    def of(self, chunk: Chunk, label: int):
-        """The chunk's rows of split ``label``, standardised, on the device; None if none."""
-        labels = self.split.labels(chunk.start, chunk.rows)
+    def of(self, chunk: Chunk, label: int, labels=False):
+        """The chunk's rows of split ``label``, standardised, on the device; None if none.
+        ``labels``: the chunk's split labels, when the caller has them already."""
+        labels = self.split.labels(chunk.start, chunk.rows) if labels is False else labels
         mine = None
         if labels is not None:
             mine = labels == label

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from handgrad.config import TrainConfig
+from handgrad.data.stream import pass_threads
 from handgrad.errors import UserError
 from handgrad.training import convergence, passes
 from handgrad.training.averaging import IterateAverage
@@ -75,6 +76,9 @@ class TrainState:
     best_epoch: int = 0
     progress_best: float = math.inf  # the loss of the last record (convergence.py)
     average: dict | None = None  # the iterate average of a stochastic run (averaging.py)
+    # Where an epoch stopped part way: (groups done, chunks done of the next group, the
+    # last step's gradient norm), in the epoch's order (passes.batches); None between epochs.
+    position: tuple | None = None
 
 
 class Trainer:
@@ -126,6 +130,10 @@ class Trainer:
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self.stop_reason: str | None = None
         self.train_seconds = 0.0
+        # Mini-batch epochs: called after each chunk; True stops the epoch there, with
+        # its position kept for a checkpoint (cli/train.py, for streamed data).
+        self.chunk_hook: Callable[[Trainer], bool] | None = None
+        self.position: tuple | None = None
         self._y_scale = data.y_scaler.scale
         self._y_units = y_units = self._y_scale.double().numpy() ** 2  # to targets' units
         self._sst_totals = {
@@ -157,6 +165,7 @@ class Trainer:
             best_epoch=self.best_epoch,
             progress_best=self._progress_best,
             average=self.average.state_dict(),
+            position=self.position,
         )
 
     def load_state(self, state: TrainState) -> None:
@@ -172,6 +181,7 @@ class Trainer:
             self.average.load_state_dict(state.average)
         self.best_W, self.best_b = state.best_W.clone(), state.best_b.clone()
         self.history = {key: list(state.history.get(key, [])) for key in HISTORY_KEYS}
+        self.position = state.position
 
     # --- the loop -------------------------------------------------------------------
     @property
@@ -183,9 +193,11 @@ class Trainer:
 
         return Passes(self.reducer)
 
-    def _batches(self, split: Split):
+    def _batches(self, split: Split, start=(0, 0), done=None):
         config = self.config
-        return passes.batches(split, config.batch_size, config.shuffle, config.seed, self.epoch)
+        return passes.batches(
+            split, config.batch_size, config.shuffle, config.seed, self.epoch, start, done
+        )
 
     def _train_epoch(self) -> float:
         """One pass over the training rows; the norm of the last step's gradient.
@@ -201,10 +213,24 @@ class Trainer:
             _, grad_W, grad_b = passes.full_batch(path, train, W, b)
             self._step(grad_W, grad_b)
             return gradient_norm(grad_W, grad_b)
-        for X, Y in self._batches(train):
-            _, grad_W, grad_b = path(X, Y, W, b)
-            self._step(grad_W, grad_b)
-        return gradient_norm(grad_W, grad_b)
+        position, self.position = self.position, None
+        start, norm = (position[:2], position[2]) if position else ((0, 0), math.nan)
+        grads = None
+
+        def done(at) -> bool:  # after a chunk: the hook may checkpoint here, or stop
+            if self.chunk_hook is None:
+                return False
+            self.position = (*at, gradient_norm(*grads) if grads else norm)
+            stop = self.chunk_hook(self)
+            self.position = self.position if stop else None
+            return stop
+
+        with pass_threads(blas=False):  # small products: one thread (data/stream.py)
+            for X, Y in self._batches(train, start, done):
+                _, grad_W, grad_b = path(X, Y, W, b)
+                self._step(grad_W, grad_b)
+                grads = grad_W, grad_b
+        return gradient_norm(*grads) if grads else norm
 
     def _step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
         optimizer = self.optimizer
@@ -327,6 +353,9 @@ class Trainer:
         try:
             while self.epoch < limit:
                 grad_norm = self._train_epoch()
+                if self.position is not None:  # stopped part way by the chunk hook
+                    self.stop_reason = "interrupted"
+                    break
                 self.average.update(self.W, self.b)
                 self.epoch += 1
                 monitored, train_mse = self._record(grad_norm)
