@@ -229,7 +229,12 @@ def add_parser(subparsers):
         metavar="EPOCHS",
         help=f"checkpoint every N epochs (default: every {CHECKPOINT_SECONDS:g} s of training)",
     )
-    out.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    out.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only the run's folder (for scripts), errors, and the warning of a run "
+        "that did not converge",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -435,4 +440,6 @@ def execute(run_dir: RunDirectory, trainer: Trainer, args, painter, logged=0) ->
             f"target{'s' * (p != 1)}, {trainer.data.train.n_samples} training rows"
         )
         print(summary(metrics, trainer, run_dir))
+    else:
+        print(run_dir.path)
     return 0

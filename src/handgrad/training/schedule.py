@@ -32,6 +32,8 @@ from handgrad.training.reference import Reference
 ADAPTIVE_RATE = 0.01
 HEAVY_BALL_MARGIN = 1.1
 DEFAULT_EPOCHS = 20_000
+# The window (epochs) a mini-batch stall is judged over, beyond n_iter_no_change.
+MINI_BATCH_WINDOW = 180
 # The halving schedule gives up (the run counts as stalled) after this many halvings.
 MAX_HALVINGS = 20
 
@@ -102,10 +104,17 @@ def plan(config: TrainConfig, reference: Reference, max_row_norm2: float, q: int
         tol = (1e-10 if config.dtype == "float64" else 1e-7) if full else 1e-4
     # Momentum β makes the loss oscillate with a period of up to about 1/(1 − √β)
     # epochs while it converges: a stall is judged over a window longer than that.
-    # A mini-batch run's loss is noisy in the same way until its average settles.
-    swing = max(momentum, 0.0 if full else 0.9)
-    # Capped: with β near 1 (κ beyond reach) a stall must still end the run.
+    swing = momentum if full else 0.0
     window = math.ceil(3 / (1 - math.sqrt(swing)))
+    if not full:
+        # The model of a mini-batch run is the mean of its iterates (averaging.py),
+        # whose loss keeps falling, noisily, for as long as the slowest direction
+        # drifts: a halving, which slows that drift, is the last resort for the bias
+        # a mean cannot remove (a few rows, cycled at a fixed rate), judged over a
+        # long window. Over 59 epochs, the diabetes data at batch 32 halved 20 times
+        # and stopped at a gap of 8e-4; over 180, it reached 1e-4 in 724 epochs.
+        window = MINI_BATCH_WINDOW
+    # Capped: with β near 1 (κ beyond reach) a stall must still end the run.
     patience = config.n_iter_no_change + min(window, 19 * config.n_iter_no_change)
     return Plan(
         name,
