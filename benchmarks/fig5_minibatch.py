@@ -4,8 +4,8 @@ Data: q = 16,384 rows (8,192 with --quick, still above every batch size), n = 10
 p = 10, float32, at batch sizes 32, 256 and 4096, plain descent at lr = 0.01.
 
 - handgrad: one epoch of ``Trainer.fit`` (``path="auto"``): a seeded shuffle, per batch
-  ``index_select`` of X and Y and the path's loss and gradients (``chained`` below
-  ``FUSED_MIN_ELEMENTS`` entries per batch, ``fused`` above; never ``stats``, which
+  ``index_select`` of X and Y per chunk and the path's loss and gradients (``small``
+  below ``FUSED_MIN_ELEMENTS`` entries per batch, ``fused`` above; never ``stats``, which
   would not read X), the update, and the epoch's bookkeeping (train MSE, R², rate,
   gradient norm). The figure checks the path it gets.
 - Peer: a native epoch with the same work: a seeded ``randperm``, ``index_select`` of X
@@ -103,7 +103,7 @@ def run(quick: bool) -> list[Result]:
     results = []
     for size in BATCH_SIZES:
         assert size < q, "a batch as large as the data would be full batch (stats)"
-        expected = "fused" if size * N >= FUSED_MIN_ELEMENTS else "chained"
+        expected = "fused" if size * N >= FUSED_MIN_ELEMENTS else "small"
 
         # Agreement: one unshuffled epoch from zero on each side.
         config = _config(size, shuffle=False)

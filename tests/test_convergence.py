@@ -108,3 +108,13 @@ def _linnerud():
 def test_estimator_parameters_with_no_effect_are_value_errors(params, message):
     with pytest.raises(ValueError, match=message):
         GDRegressor(**params).fit(*_linnerud())
+
+
+def test_quiet_prints_the_run_folder_and_a_not_converged_warning(tmp_path, capsys):
+    np.savez(tmp_path / "scaled.npz", X=badly_scaled().X, Y=badly_scaled().Y)
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "scaled.npz"), "--no-standardize", "--quiet"]
+    assert main([*argv, "--optimizer", "gd", "--epochs", "30", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(out)
+    assert len(printed.err.strip().splitlines()) == 1 and "not converged" in printed.err

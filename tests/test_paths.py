@@ -96,8 +96,8 @@ def test_stats_trajectory_equals_chained():
     ("q", "n", "batch_size", "expected"),
     [
         (50, 13, None, "stats"),  # the lab: full batch, more rows than unknowns
-        (10, 13, None, "chained"),  # q <= n + 1: S would cost more than a pass
-        (5000, 100, 32, "chained"),  # small batches: the plain pair
+        (10, 13, None, "small"),  # q <= n + 1: S would cost more than a pass
+        (5000, 100, 32, "small"),  # small batches: NumPy, no torch dispatch per product
         (5000, 100, FUSED_MIN_ELEMENTS // 100, "fused"),  # large batches: one pass
         (50, 13, 50, "stats"),  # a batch as large as the data is full batch
     ],
@@ -108,7 +108,17 @@ def test_auto_picks_what_the_rule_says(q, n, batch_size, expected):
     assert choose_path(config, q, n, stats).name == expected
 
 
-@pytest.mark.parametrize("path", ["chained", "fused", "stats"])
+def test_small_batch_trajectory_equals_chained():
+    dataset = synthetic(samples=120, features=6, targets=2, noise=0.5, seed=1)[0]
+    settings = dict(batch_size=7, max_epochs=30, tol=0.0, dtype="float64", optimizer="gd")
+    small = fit(dataset, path="small", **settings)
+    chained = fit(dataset, path="chained", **settings)
+    np.testing.assert_allclose(small.history["train_mse"], chained.history["train_mse"], rtol=1e-10)
+    torch.testing.assert_close(small.W, chained.W, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(small.b, chained.b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("path", ["chained", "fused", "small", "stats"])
 def test_a_named_path_is_used(path):
     dataset = synthetic(samples=60, features=4, targets=2, seed=0)[0]
     assert fit(dataset, path=path, max_epochs=2).metrics()["path"].split()[0] == path

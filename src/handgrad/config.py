@@ -15,7 +15,7 @@ from handgrad.errors import UserError
 OPTIMIZERS = ("auto", "gd", "sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULERS = ("auto", "none", "step", "exponential", "cosine", "plateau")
 GRADIENTS = ("manual", "autograd")
-PATHS = ("auto", "chained", "fused", "stats")
+PATHS = ("auto", "chained", "fused", "small", "stats")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float64")
 

@@ -101,7 +101,8 @@ def _one_line_warnings(args):
     def show(message, category, filename, lineno, file=None, line=None):
         if not category.__module__.startswith("handgrad."):
             return default(message, category, filename, lineno, file, line)
-        if not getattr(args, "quiet", False):
+        # --quiet keeps one warning: a run that did not reach the optimum must say so.
+        if not getattr(args, "quiet", False) or category.__name__ == "NotConvergedWarning":
             print(f"handgrad {args.command}: warning: {message}", file=sys.stderr)
 
     return show

@@ -230,7 +230,12 @@ def add_parser(subparsers):
         metavar="EPOCHS",
         help=f"checkpoint every N epochs (default: every {CHECKPOINT_SECONDS:g} s of training)",
     )
-    out.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    out.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only the run's folder (for scripts), errors, and the warning of a run "
+        "that did not converge",
+    )
     out.add_argument(
         "--deterministic",
         action="store_true",
@@ -490,4 +495,6 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
             f"target{'s' * (p != 1)}, {trainer.data.train.n_samples} training rows"
         )
         print(summary(metrics, trainer, run_dir))
+    else:
+        print(run_dir.path)
     return 0

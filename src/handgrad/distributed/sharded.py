@@ -182,7 +182,7 @@ class Passes:
         start, norm = (position[:2], position[2]) if position else ((0, 0), math.nan)
         grads = None
         for grads in self.steps(trainer, start):
-            trainer._step(*grads)
+            trainer._minibatch_step(*grads)
         return gradient_norm(*grads) if grads else norm
 
     def full_batch(self, path, split, W, b):

@@ -19,13 +19,29 @@ from matplotlib.ticker import LogFormatter
 from handgrad.runs.atomic import write_atomic
 
 
+class _DistinctLogFormatter(LogFormatter):
+    """``LogFormatter``, with as many significant digits as it takes for the labels it
+    shows to differ: on an axis spanning less than a decade it labels minor ticks with one
+    digit, so 2.1e-8, 2.2e-8, ... all read "2e-08"."""
+
+    def format_ticks(self, values):
+        labels = super().format_ticks(values)
+        shown = [k for k, label in enumerate(labels) if label]
+        for digits in range(1, 8):
+            if len({labels[k] for k in shown}) == len(shown):
+                break
+            for k in shown:
+                labels[k] = self.fix_minus(f"{values[k]:.{digits + 1}g}")
+        return labels
+
+
 def _log_scale(ax, which: str) -> None:
     """Put the ``which`` ("x" or "y") axis of ``ax`` on a log scale with plain labels."""
     getattr(ax, f"set_{which}scale")("log")
     axis = getattr(ax, f"{which}axis")
     axis.set_major_formatter(LogFormatter())
     # Minor ticks are labelled too when the axis spans less than about a decade.
-    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
+    axis.set_minor_formatter(_DistinctLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
 
 
 def draw(job: dict) -> None:

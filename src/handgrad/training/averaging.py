@@ -1,17 +1,17 @@
-"""Polyak–Ruppert averaging of a stochastic run's iterates.
+"""Averaging of a stochastic run's iterates: its model is a weighted mean of them.
 
 At a fixed rate, mini-batch descent ends in a noise ball around the optimum whose size
-is proportional to the rate. The mean of the iterates sits much nearer the optimum
-than any one of them (for least squares, its error falls as 1/k whatever the
-conditioning; Bach and Moulines, 2013), so a stochastic run's model is the mean of its
-epoch-end iterates since the rate last changed. Epoch ends, not every step: a whole
-epoch apart, they are nearly independent draws from the ball, and averaging them costs
-nothing per step.
+grows with the rate. A mean of the iterates sits much nearer the optimum than any one
+of them (for least squares its error falls as 1/k whatever the conditioning; Bach and
+Moulines, 2013), and a mean over every step, not only epoch ends, has q/B times more
+samples to cancel the noise with: at batch size 1 that is what makes an epoch count.
 
-Averaging starts only once the iterate has stalled (``start``): before that the iterate
-is still travelling, and a mean that includes the journey lags behind it (its error
-falls as 1/k instead of geometrically). It stops when the rate is halved (``stop``),
-which restarts the descent from the best weights seen.
+The weights grow linearly with the step (the k-th iterate since the last restart gets
+weight ∝ k: "polynomial-decay averaging", Shamir and Zhang, 2013). The early iterates,
+still far from the optimum, fade as 1/k² instead of 1/k, so the mean need not wait for
+the iterate to settle, nor restart to forget the journey; and it moves smoothly, so
+the stall rule can read its loss. It restarts (``restart``) when the rate is halved, from
+the weights the run restarts from. One update per step: W̄ ← W̄ + (2/(k+1))(W − W̄).
 """
 
 from __future__ import annotations
@@ -20,40 +20,32 @@ import torch
 
 
 class IterateAverage:
-    """The running mean of the epoch-end (W, b); a no-op when ``enabled`` is False."""
+    """The running weighted mean of the iterates (W, b); a no-op when ``enabled`` is False."""
 
     def __init__(self, W: torch.Tensor, b: torch.Tensor, enabled: bool) -> None:
         self.enabled = enabled
         self.W, self.b = W.clone(), b.clone()
         self.count = 0
-        self.active = False
 
-    @torch.no_grad()
     def update(self, W: torch.Tensor, b: torch.Tensor) -> None:
-        if not self.active:
-            return
+        """Add the iterate after one more step."""
         self.count += 1
-        self.W.add_(W - self.W, alpha=1.0 / self.count)
-        self.b.add_(b - self.b, alpha=1.0 / self.count)
+        weight = 2.0 / (self.count + 1)
+        self.W.lerp_(W, weight)
+        self.b.lerp_(b, weight)
 
     def weights(self, W: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The model's weights: the mean when there is one, else the iterate (W, b)."""
-        return (self.W, self.b) if self.active and self.count else (W, b)
+        return (self.W, self.b) if self.enabled and self.count else (W, b)
 
-    def start(self) -> bool:
-        """Begin averaging (from the next epoch end); False if it is off or already on."""
-        if not self.enabled or self.active:
-            return False
-        self.active, self.count = True, 0
-        return True
-
-    def stop(self) -> None:
-        self.active, self.count = False, 0
+    def restart(self) -> None:
+        """Forget the steps so far: the next update starts a new mean."""
+        self.count = 0
 
     def state_dict(self) -> dict:
-        return {"W": self.W.clone(), "b": self.b.clone(), "count": self.count, "on": self.active}
+        return {"W": self.W.clone(), "b": self.b.clone(), "count": self.count}
 
     def load_state_dict(self, state: dict) -> None:
         self.W.copy_(state["W"])
         self.b.copy_(state["b"])
-        self.count, self.active = state["count"], state["on"]
+        self.count = state["count"]

@@ -70,12 +70,10 @@ def group_batches(split: Split, g: int, size: int, shuffle: bool, base: int, ski
             chunk_seed = base if key == 0 else (base + key * _CHUNK_SEED) % 2**63
             generator = torch.Generator().manual_seed(chunk_seed)
             order = torch.randperm(q, generator=generator).to(X.device)
-            for s in range(0, q, size):
-                rows = order[s : s + size]
-                yield X.index_select(0, rows), Y.index_select(0, rows)
-        else:
-            for s in range(0, q, size):
-                yield X[s : s + size], Y[s : s + size]
+            # One gather per chunk, then views: no selection per batch.
+            X, Y = X.index_select(0, order), Y.index_select(0, order)
+        for s in range(0, q, size):
+            yield X[s : s + size], Y[s : s + size]
         if done is not None and done(k + 1):
             return True
     return False

@@ -228,9 +228,14 @@ class Trainer:
         with pass_threads(blas=False):  # small products: one thread (data/stream.py)
             for X, Y in self._batches(train, start, done):
                 _, grad_W, grad_b = path(X, Y, W, b)
-                self._step(grad_W, grad_b)
+                self._minibatch_step(grad_W, grad_b)
                 grads = grad_W, grad_b
         return gradient_norm(*grads) if grads else norm
+
+    def _minibatch_step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
+        """A mini-batch step, then the iterate average's update (``averaging.py``)."""
+        self._step(grad_W, grad_b)
+        self.average.update(self.W, self.b)
 
     def _step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
         optimizer = self.optimizer
@@ -300,11 +305,11 @@ class Trainer:
         return self.average.weights(self.W, self.b)
 
     def _restore_best(self) -> None:
-        """Set the iterate (and the average) to the weights recorded as the best."""
+        """Set the iterate to the weights recorded as the best; the average restarts."""
         with torch.no_grad():
             self.W.copy_(self.best_W)
             self.b.copy_(self.best_b)
-        self.average.stop()
+        self.average.restart()
 
     def _step_schedule_and_stop(self, monitored: float, train_mse: float) -> bool:
         config = self.config
@@ -325,12 +330,8 @@ class Trainer:
         else:
             self.bad_epochs += 1
         if self.bad_epochs >= (config.n_iter_no_change if early else self.plan.patience):
-            # A stall. A stochastic run first averages its iterates; then, or for other
-            # runs at once, the "halve" schedule goes on at half the rate from the best
-            # weights; only when neither may is it over.
-            if not early and self.average.start():
-                self.bad_epochs = 0
-                return False
+            # A stall: the "halve" schedule goes on at half the rate from the best
+            # weights; only when it may not any more is it over.
             if not early and self.scheduler.decay():
                 self.bad_epochs = 0
                 self._restore_best()
@@ -356,7 +357,6 @@ class Trainer:
                 if self.position is not None:  # stopped part way by the chunk hook
                     self.stop_reason = "interrupted"
                     break
-                self.average.update(self.W, self.b)
                 self.epoch += 1
                 monitored, train_mse = self._record(grad_norm)
                 self._check_divergence(train_mse)
