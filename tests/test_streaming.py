@@ -222,3 +222,36 @@ def test_ctrl_c_in_a_streamed_epoch_stops_at_the_chunk_and_resume_ends_the_same(
         (run / "model" / "model.safetensors").read_bytes() for run in (tmp_path / "straight", cut)
     ]
     assert weights[0] == weights[1]
+
+
+def test_ctrl_c_after_training_is_deferred_until_the_results_are_written(
+    tmp_path, monkeypatch, capsys
+):
+    """A signal during the final pass (a whole read of a large file) would leave a
+    checkpoint that does not know training ended: a resume would then train on, past the
+    uninterrupted run. So the results are finished first, and the run says so."""
+    import json
+    import os
+    import signal
+
+    from handgrad.cli import main
+    from handgrad.training import Trainer
+
+    metrics = Trainer.metrics
+
+    def interrupted(trainer):
+        os.kill(os.getpid(), signal.SIGINT)
+        return metrics(trainer)
+
+    monkeypatch.setattr(Trainer, "metrics", interrupted)
+    flags = ["--dataset", "linnerud", "--quiet", "--out"]
+    assert main(["train", *flags, str(tmp_path / "late")]) == 0
+    assert "training is over; writing its results" in capsys.readouterr().err
+    written = json.loads((tmp_path / "late" / "metrics.json").read_text())
+    assert written["stop_reason"] != "interrupted"
+    monkeypatch.setattr(Trainer, "metrics", metrics)
+    assert main(["train", *flags, str(tmp_path / "straight")]) == 0
+    weights = [
+        (tmp_path / r / "model" / "model.safetensors").read_bytes() for r in ("late", "straight")
+    ]
+    assert weights[0] == weights[1]

@@ -11,7 +11,7 @@ import os
 import sys
 
 from handgrad import config as cfg
-from handgrad.cli.train import execute, load_source, painter_for_rank
+from handgrad.cli.train import execute, load_source, painter_for_rank, where
 from handgrad.errors import UserError
 from handgrad.runs.rundir import RunDirectory
 
@@ -97,7 +97,7 @@ def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict
     trainer.load_state(state)
     trainer.train_seconds = seconds
     if not args.quiet:
-        print(f"resuming {run_dir.path} at epoch {state.epoch}", file=sys.stderr)
+        print(f"resuming {run_dir.path} {where(state.epoch, state.position)}", file=sys.stderr)
     if not launch.world.current().is_writer:
         run_dir = None
     return execute(run_dir, trainer, args, painter, logged=logged)

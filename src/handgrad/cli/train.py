@@ -125,7 +125,7 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
             stacklevel=1,
         )
     from handgrad.cli.progress import Progress
-    from handgrad.runs.outputs import save_progress, summary, write_results
+    from handgrad.runs.outputs import save_progress
     from handgrad.training import DivergedError
 
     progress = Progress(trainer, trainer.epoch, quiet)
@@ -133,6 +133,16 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
     last = {"time": time.monotonic(), "logged": logged}
 
     def on_signal(signum, frame):
+        if stop.get("trained"):  # the final pass: finish it, unless asked twice
+            if "late" not in stop:
+                stop["late"] = signum
+                print(
+                    "handgrad train: training is over; writing its results (a few passes "
+                    "over the data). Press Ctrl-C again to abandon them.",
+                    file=sys.stderr,
+                )
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            return
         stop["signal"] = signum
         if trainer.reducer is not None:  # posted to every rank at the next all-reduce
             trainer.reducer.stop_requested = signum
@@ -164,20 +174,41 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
         trainer.chunk_hook = chunk_hook
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        trainer.fit(callback)
-        diverged = None
-    except DivergedError as error:
-        diverged = error
+        try:
+            trainer.fit(callback)
+            diverged = None
+        except DivergedError as error:
+            diverged = error
+        finally:
+            progress.close(trainer)
+        # A signal from here on must not cut the final pass short: the checkpoint does
+        # not know training ended, so a resume would train on past where it stopped.
+        stop["trained"] = True
+        return _finish(run_dir, trainer, painter, quiet, diverged, stop, last["logged"])
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        progress.close(trainer)
+
+
+def where(epoch: int, position) -> str:
+    """Where a run stopped, as its stop message and its resume say: "after epoch 3", or
+    "at chunk 2 of group 5 of epoch 4" (part way; epochs counted from 1)."""
+    if position is None:
+        return f"after epoch {epoch}"
+    groups, chunks = position[:2]
+    return f"at chunk {chunks} of group {groups + 1} of epoch {epoch + 1}"
+
+
+def _finish(run_dir, trainer: Trainer, painter, quiet: bool, diverged, stop, logged) -> int:
+    """After training: measure the final weights, write the results, print the summary."""
+    from handgrad.runs.outputs import save_progress, summary, write_results
+
     if run_dir is None:  # not the writer of a torchrun job: it helps measure, then ends
         trainer.metrics()
         if diverged is not None:
             raise diverged
         return 128 + stop["signal"] if stop["signal"] is not None else 0
-    save_progress(run_dir, trainer, last["logged"])
+    save_progress(run_dir, trainer, logged)
     metrics = trainer.metrics()
     name = trainer.data.source.name
     metrics["data"] = name
@@ -187,12 +218,8 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
     if diverged is not None:
         raise diverged
     if stop["signal"] is not None:
-        at = f"epoch {trainer.epoch}"
-        if trainer.position is not None:
-            groups, chunks = trainer.position[:2]
-            at = f"chunk {chunks} of group {groups + 1} of epoch {trainer.epoch + 1}"
         print(
-            f"handgrad train: stopped at {at} by "
+            f"handgrad train: stopped {where(trainer.epoch, trainer.position)} by "
             f"{signal.Signals(stop['signal']).name}; checkpoint saved. "
             f"Continue with: handgrad train --resume {run_dir.path}",
             file=sys.stderr,

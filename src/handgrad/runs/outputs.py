@@ -111,7 +111,7 @@ def summary(metrics: dict, trainer: Trainer, run: RunDirectory) -> str:
         f"  path            {metrics['path']}, optimizer {optimizer}{schedule}",
         f"  learning rate   {rate}",
         f"  epochs          {metrics['epochs']}  ({STOP_REASONS.get(metrics['stop_reason'], '')})",
-        f"  train time      {metrics['train_seconds']:.3f} s",
+        f"  train time      {metrics['train_seconds']:.3f} s  (the epochs; not reading the data)",
     ]
     for split, label in (("train", "train MSE"), ("val", "validation MSE"), ("test", "test MSE")):
         if metrics[f"{split}_mse"] is not None:
