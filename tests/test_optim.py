@@ -59,3 +59,12 @@ def test_adam_resumes_from_its_state_dict():
     b = _trajectory(second, resumed, 5, by_hand=True)
     for x, y in zip(a, b, strict=True):
         assert torch.equal(x, y)
+
+
+def test_a_checkpoint_of_torch_optims_state_is_refused_with_a_message():
+    from handgrad.errors import UserError
+
+    params = _params()
+    old = torch.optim.Adam(params, 0.01).state_dict()  # what sgd and adam once saved
+    with pytest.raises(UserError, match="older handgrad.*Start a new run"):
+        Adam(params, 0.01).load_state_dict(old)

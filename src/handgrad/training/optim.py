@@ -17,6 +17,8 @@ from contextlib import nullcontext
 
 import torch
 
+from handgrad.errors import UserError
+
 # Optimizers whose step is scaled per coordinate: they start from standardised targets
 # (``TrainConfig.resolved_standardize_targets``) and get a decaying rate by default.
 ADAPTIVE = ("adam", "adamw", "rmsprop", "adagrad")
@@ -41,6 +43,12 @@ class GradientDescent:
         return {"lr": self.param_groups[0]["lr"]}
 
     def load_state_dict(self, state: dict) -> None:
+        if "lr" not in state:  # torch.optim's form: sgd and adam were its, before
+            raise UserError(
+                "this checkpoint holds torch.optim's state, written by an older handgrad "
+                "that stepped sgd and adam through torch.optim; it cannot be resumed. "
+                "Start a new run."
+            )
         self.param_groups[0]["lr"] = state["lr"]
 
 
