@@ -22,7 +22,6 @@ Without it, each rank adds its own groups first, and the ranks' totals meet in o
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -178,8 +177,7 @@ class Passes:
             return gradient_norm(grad_W, grad_b)
         # A checkpoint saved part way through an epoch (in one process: no chunk hook
         # runs here) resumes where it stopped, as Trainer._train_epoch does.
-        position, trainer.position = trainer.position, None
-        start, norm = (position[:2], position[2]) if position else ((0, 0), math.nan)
+        start, norm = trainer.resume_position()
         grads = None
         for grads in self.steps(trainer, start):
             trainer._minibatch_step(*grads)

@@ -199,6 +199,12 @@ class Trainer:
             split, config.batch_size, config.shuffle, config.seed, self.epoch, start, done
         )
 
+    def resume_position(self) -> tuple[tuple[int, int], float]:
+        """Where this epoch starts, (groups done, chunks done), and the gradient norm to
+        report if nothing is left of it; clears the position a checkpoint brought."""
+        position, self.position = self.position, None
+        return (position[:2], position[2]) if position else ((0, 0), math.nan)
+
     def _train_epoch(self) -> float:
         """One pass over the training rows; the norm of the last step's gradient.
 
@@ -213,8 +219,7 @@ class Trainer:
             _, grad_W, grad_b = passes.full_batch(path, train, W, b)
             self._step(grad_W, grad_b)
             return gradient_norm(grad_W, grad_b)
-        position, self.position = self.position, None
-        start, norm = (position[:2], position[2]) if position else ((0, 0), math.nan)
+        start, norm = self.resume_position()
         grads = None
 
         def done(at) -> bool:  # after a chunk: the hook may checkpoint here, or stop
