@@ -39,6 +39,8 @@ def resume(args) -> int:
     def read():  # on rank 0 alone under torchrun; the others get what it read
         run_dir = RunDirectory.open(args.resume)
         recorded = run_dir.read_config()
+        # A run recorded before whitening existed stepped plainly: it resumes so.
+        recorded["config"].setdefault("precondition", "none")
         cfg.check(cfg.TrainConfig(**recorded["config"]))
         check_unfinished(run_dir, args.epochs)
         return run_dir, recorded

@@ -189,6 +189,14 @@ def add_options(p) -> None:
         help="standardise the targets too (metrics stay in the targets' units)",
     )
     split.add_argument(
+        "--precondition",
+        choices=cfg.PRECONDITIONS,
+        default="auto",
+        help="'whiten': step in coordinates where the features are uncorrelated, so an "
+        "ill-conditioned problem converges like a well-conditioned one; 'auto' whitens "
+        "mini-batch runs whose condition number exceeds 100 (default: %(default)s)",
+    )
+    split.add_argument(
         "--device",
         choices=cfg.DEVICES,
         default="auto",
@@ -264,6 +272,7 @@ def _config_from_args(args) -> cfg.TrainConfig:
             seed=args.seed,
             standardize=not args.no_standardize,
             standardize_targets=args.standardize_targets or None,
+            precondition=args.precondition,
             grad=args.grad,
             path=args.path,
             device=args.device,
