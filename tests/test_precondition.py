@@ -144,3 +144,14 @@ def test_the_iterate_mean_keeps_moving_in_float32():
     assert mean.weights(W, b)[0].dtype == torch.float32
     assert float(mean.weights(W, b)[0]) - 1.0 == pytest.approx(expected - 1.0, rel=1e-2)
     assert expected - 1.0 == pytest.approx(0.75e-5, rel=1e-3)
+
+
+def test_a_batch_of_every_row_says_it_is_full_batch(recwarn):
+    from handgrad import GDRegressor
+
+    data = load_dataset("linnerud")
+    run = trainer(data, batch_size=1000, max_epochs=2)
+    assert run.full_batch and run.batch_note.startswith("batch size 1000 is at least the 16")
+    GDRegressor(batch_size=5000, max_epochs=3).fit(data.X, data.Y)
+    messages = [str(w.message) for w in recwarn if w.category is UserWarning]
+    assert any("batch_size=5000 is at least the 20 training rows" in m for m in messages)

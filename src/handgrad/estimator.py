@@ -236,12 +236,19 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 f"train MSE = {trainer.history['train_mse'][-1]:.8g}"
             )
         self._store(y_1d)
+        if self._trainer.batch_note:  # fell back to full batch: say so
+            warnings.warn(
+                f"GDRegressor: batch_size={self.batch_size} is at least the "
+                f"{self._trainer.stats.q} training rows: each epoch is one full-batch step.",
+                UserWarning,
+                stacklevel=3,
+            )
         if not self.converged_:
             metrics = self._trainer.metrics()
             warnings.warn(
                 f"GDRegressor: {advice(metrics, self._trainer, ESTIMATOR_NAMES)}",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # fit, scikit-learn's _fit_context, the caller's line
             )
         return self
 

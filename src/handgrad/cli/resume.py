@@ -95,6 +95,12 @@ def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict
         return state, seconds, logged_epochs(run_dir.tensorboard, state.epoch)
 
     state, seconds, logged = launch.from_writer(read)
+    if args.epochs is not None and args.epochs <= state.epoch:
+        raise UserError(
+            f"--epochs {args.epochs} is not above the {state.epoch} epochs {run_dir.path} has "
+            f"done; give a higher limit (e.g. --epochs {2 * state.epoch}), or leave --epochs "
+            "out to keep the run's own."
+        )
     trainer = Trainer(data, config, reducer)
     trainer.load_state(state)
     trainer.train_seconds = seconds

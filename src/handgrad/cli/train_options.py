@@ -70,14 +70,16 @@ def add_options(p) -> None:
     fit.add_argument(
         "--epochs",
         type=types.positive_int,
-        help=f"maximum epochs; with --resume, a new limit (default: {cfg.TrainConfig.max_epochs})",
+        help="maximum epochs; with --resume, a new limit (default: 20000, or for "
+        "full-batch descent at a fixed step the epochs its slowest direction needs)",
     )
     fit.add_argument(
         "--lr",
         type=types.learning_rate,
         default="auto",
-        help="learning rate, or 'auto' = 1/L, L the largest curvature of the loss on the "
-        "data (default: %(default)s)",
+        help="learning rate, or 'auto': derived from the data for the batch size and "
+        "optimizer used, e.g. 1/L_B for batches of B rows (README, 'Defaults per batch "
+        "size') (default: %(default)s)",
     )
     fit.add_argument(
         "--batch-size",

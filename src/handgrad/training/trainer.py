@@ -111,6 +111,13 @@ class Trainer:
         }
         q = train.n_samples
         self.full_batch = config.batch_size is None or config.batch_size >= q
+        # A batch of all rows or more is full batch: said, not silently done.
+        self.batch_note = ""
+        if config.batch_size is not None and config.batch_size >= q:
+            self.batch_note = (
+                f"batch size {config.batch_size} is at least the {q} training rows: "
+                "each epoch is one full-batch step"
+            )
         # An ill-conditioned mini-batch run steps in whitened coordinates V, θ = MV.
         whiten, self.precondition_note = precondition.choose(
             config, self.reference, self.full_batch, n
