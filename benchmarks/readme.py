@@ -35,7 +35,15 @@ def render(payload: dict) -> str:
             if payload.get("quick_for") and not payload.get("quick")
             else ""
         )
-        + ". Medians of interleaved rounds, (min–max); *loaded*: the load average "
+        + "."
+        + "".join(
+            f" Figure {m['figure']}'s rows come from a run of that figure alone "
+            f"(python -m benchmarks.run --only fig{m['figure']}, merged by "
+            f"python -m benchmarks.merge) on {m['date'][:10]}, 1-minute load "
+            f"{m['load_average_1min']:.1f} at its start."
+            for m in payload.get("merged", [])
+        )
+        + " Medians of interleaved rounds, (min–max); *loaded*: the load average "
         "exceeded the cores while the figure ran, so other work shared the CPU.",
         "",
         "| " + " | ".join(HEADER) + " |",

@@ -169,3 +169,30 @@ def test_quick_run_writes_well_formed_json(tmp_path):
         assert low <= r["handgrad"] <= high
     assert (tmp_path / "results.png").stat().st_size > 0
     assert not list(tmp_path.glob("*.tmp"))  # the atomic writes left no temporary behind
+
+
+def test_a_merged_figure_replaces_its_rows_and_the_table_names_its_own_date():
+    from benchmarks import merge
+
+    with open(os.path.join(ROOT, "benchmarks", "results", "latest.json")) as f:
+        base = json.load(f)
+    row = next(r for r in base["results"] if r["figure"] == "7 convergence") | {"case": "new"}
+    run = {
+        "quick": False,
+        "machine": base["machine"] | {"date": "2031-01-02T00:00:00", "load_average_1min": 0.5},
+        "results": [row, {"figure": "3 full-batch epoch", "case": "not merged"}],
+    }
+    merged = merge.merge(base | {"quick_for": ["fig7"]}, run, "fig7")
+    sevens = [r for r in merged["results"] if r["figure"] == "7 convergence"]
+    assert sevens == [row] and merged["quick_for"] == []
+    assert all(r.get("case") != "not merged" for r in merged["results"])
+    assert (
+        len(merged["results"])
+        == len(base["results"])
+        - len([r for r in base["results"] if r["figure"] == "7 convergence"])
+        + 1
+    )
+    assert "Figure 7's rows come from a run of that figure alone" in readme.render(merged)
+    assert "on 2031-01-02, 1-minute load 0.5" in readme.render(merged)
+    with pytest.raises(ValueError, match="no full-size rows of figure 6"):
+        merge.merge(base, run, "fig6")
