@@ -149,21 +149,25 @@ def test_every_rank_ends_with_the_same_weights(worlds, size):
                 assert np.array_equal(seen[key], first[key]), key
 
 
-def test_one_all_reduce_per_fit_or_per_step(worlds):
-    """The moments: one exchange; the final metrics: one; a full-batch pass: one; a
-    mini-batch step: one, after one for the largest row norm. Batches never span two
-    groups (``training/passes.py``), so a group of q training rows takes ⌈q / size⌉."""
-    seen = worlds[2][0]
+@pytest.mark.parametrize("size", (1, 2, 3))
+def test_one_all_reduce_per_fit_or_per_step(worlds, size):
+    """The moments: one exchange, and for ``stats`` nothing more: the final metrics come
+    from the statistics. A full-batch pass: one; a mini-batch step: one, after one for
+    the largest row norm. Batches never span two groups (``training/passes.py``), so a
+    group of q training rows takes ⌈q / batch size⌉ steps."""
     split = RowSplit.make(worker.ROWS, 0.0, 0.2, 0)
-    size = worker.CONFIGS["minibatch"]["batch_size"]
+    batch = worker.CONFIGS["minibatch"]["batch_size"]
     steps = 0
     for start in range(0, worker.ROWS, worker.GROUP_ROWS):
         labels = split.labels(start, min(worker.GROUP_ROWS, worker.ROWS - start))
-        steps += -(-int((labels == 0).sum()) // size)
-    for mode in ("sum", "det"):
-        assert seen[f"stats-{mode}-calls"] == 2
-        assert seen[f"full-{mode}-calls"] == 2 + seen[f"full-{mode}-epochs"]
-        assert seen[f"minibatch-{mode}-calls"] == 3 + seen[f"minibatch-{mode}-epochs"] * steps
+        steps += -(-int((labels == 0).sum()) // batch)
+    for seen in worlds[size]:
+        for mode in ("sum", "det"):
+            assert seen[f"stats-{mode}-calls"] == 1
+            assert seen[f"full-{mode}-calls"] == 1 + seen[f"full-{mode}-epochs"]
+            assert seen[f"minibatch-{mode}-calls"] == 2 + seen[f"minibatch-{mode}-epochs"] * steps
+            for run in RUNS:  # each from the statistics, with no pass: none fell back
+                assert str(seen[f"{run}-{mode}-from"]) == "statistics"
 
 
 def test_a_signal_on_one_rank_is_known_to_every_rank_at_the_same_step(worlds):
