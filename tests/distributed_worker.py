@@ -26,8 +26,8 @@ from handgrad.distributed.reduce import Reducer
 from handgrad.errors import UserError
 from handgrad.training import Trainer
 
-# 1,000 rows in groups of 90: 12 groups, the last of 10 rows, so 2 and 3 ranks get
-# uneven shares (6 + 6 groups, 4 + 4 + 4, with short last groups) of every split.
+# 1,000 rows in groups of 90: 12 groups, the last of 10 rows, so 2, 3 and 4 ranks get
+# uneven shares (6 + 6 groups, 4 + 4 + 4, 3 + 3 + 3 + 3, a short last group) of every split.
 ROWS, GROUP_ROWS = 1000, 90
 TIMEOUT_S = 20.0
 CONFIGS = {

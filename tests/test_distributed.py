@@ -1,8 +1,9 @@
 """Data-parallel training across spawned ranks (``tests/distributed_worker.py``).
 
-Each world joins through a ``file://`` store in tmp_path: no port is fixed. Worlds of 2
-and 3 ranks train on uneven shards; they are compared with one rank in this process, bit
-for bit under ``deterministic``, and with the plain trainer of one process (no reducer).
+Each world joins through a ``file://`` store in tmp_path: no port is fixed. Worlds of 2,
+3 and 4 ranks train on uneven shards; they are compared with one rank in this process,
+bit for bit under ``deterministic``, and with the plain trainer of one process (no
+reducer).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from handgrad.distributed import world
 
 LIMIT_S = 180  # a hung world fails the test instead of hanging it
 RUNS = tuple(worker.CONFIGS)
+SIZES = (1, 2, 3, 4)  # 12 groups: 6 + 6, 4 + 4 + 4, 3 + 3 + 3 + 3, each rank's last one short
 
 
 def launch(scenario: str, size: int, folder: Path) -> list[subprocess.Popen]:
@@ -54,13 +56,14 @@ def wait(processes: list[subprocess.Popen]) -> list[tuple[int, str]]:
 
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory):
-    """What each rank saw: worlds of 2 and 3 ranks (the latter then sees rank 1 fail),
-    started at once, while this process runs one rank, and the plain trainer."""
+    """What each rank saw: worlds of 2, 3 and 4 ranks (the world of 3 then sees rank 1
+    fail), started at once, while this process runs one rank, and the plain trainer."""
     base = tmp_path_factory.mktemp("worlds")
     for name, bad_row in (("data", None), ("bad", 400)):
         (base / name).mkdir()
         worker.write_data(base / name, bad_row)
-    running = {2: launch("train", 2, base / "2"), 3: launch("train-and-fail", 3, base / "3")}
+    running = {size: launch("train", size, base / str(size)) for size in (2, 4)}
+    running[3] = launch("train-and-fail", 3, base / "3")
     (base / "1").mkdir()
     threads = torch.get_num_threads()
     try:
@@ -71,12 +74,11 @@ def worlds(tmp_path_factory):
             world._thread_limits.restore_original_limits()
         torch.set_num_threads(threads)
     codes = {size: wait(processes) for size, processes in running.items()}
-    for code, err in codes[2]:
+    for code, err in codes[2] + codes[4]:
         assert code == 0, err
     assert [code for code, _ in codes[3]] == [0, 3, 0], codes[3]
     seen = {
-        size: [dict(np.load(base / str(size) / f"{r}.npz")) for r in range(size)]
-        for size in (1, 2, 3)
+        size: [dict(np.load(base / str(size) / f"{r}.npz")) for r in range(size)] for size in SIZES
     }
     seen["plain"] = dict(np.load(base / "1" / "plain.npz"))
     seen["folder"] = base / "3"
@@ -84,7 +86,7 @@ def worlds(tmp_path_factory):
 
 
 @pytest.mark.parametrize("run", RUNS)
-@pytest.mark.parametrize("size", (2, 3))
+@pytest.mark.parametrize("size", SIZES[1:])
 def test_deterministic_is_bit_identical_for_any_world_size(worlds, run, size):
     one = worlds[1][0]
     for rank, seen in enumerate(worlds[size]):
@@ -100,7 +102,7 @@ def test_plain_sums_are_not_bit_identical(worlds):
     one = worlds[1][0]
     differ = [
         not np.array_equal(worlds[size][0][key], one[key])
-        for size in (2, 3)
+        for size in SIZES[1:]
         for key in one
         if "-sum-" in key and key.endswith(("-W", "-S", "-metrics"))
     ]
@@ -108,7 +110,7 @@ def test_plain_sums_are_not_bit_identical(worlds):
 
 
 @pytest.mark.parametrize("run", RUNS)
-@pytest.mark.parametrize("size", (1, 2, 3))
+@pytest.mark.parametrize("size", SIZES)
 def test_all_reduce_equals_the_plain_trainer_to_1e12(worlds, run, size):
     """Against the trainer of one process with no reducer, over the same chunks."""
     plain = worlds["plain"]
@@ -122,7 +124,7 @@ def test_all_reduce_equals_the_plain_trainer_to_1e12(worlds, run, size):
                 np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("size", (1, 2, 3))
+@pytest.mark.parametrize("size", SIZES)
 def test_a_run_stopped_part_way_through_an_epoch_resumes_under_torchrun(worlds, size):
     """A checkpoint's position (groups and chunks done) is honoured by the world's
     steps: the resumed run ends where the uninterrupted one does, not an epoch's steps
@@ -132,7 +134,7 @@ def test_a_run_stopped_part_way_through_an_epoch_resumes_under_torchrun(worlds, 
         np.testing.assert_allclose(seen["minibatch-resumed-W"], expected, rtol=1e-10, atol=0)
 
 
-@pytest.mark.parametrize("size", (2, 3))
+@pytest.mark.parametrize("size", SIZES[1:])
 def test_each_rank_reads_only_its_own_groups(worlds, size):
     groups = -(-worker.ROWS // worker.GROUP_ROWS)
     for rank, seen in enumerate(worlds[size]):
@@ -140,7 +142,7 @@ def test_each_rank_reads_only_its_own_groups(worlds, size):
             assert list(seen[key]) == list(range(rank, groups, size)), (key, rank)
 
 
-@pytest.mark.parametrize("size", (2, 3))
+@pytest.mark.parametrize("size", SIZES[1:])
 def test_every_rank_ends_with_the_same_weights(worlds, size):
     first = worlds[size][0]
     for seen in worlds[size][1:]:
@@ -149,7 +151,7 @@ def test_every_rank_ends_with_the_same_weights(worlds, size):
                 assert np.array_equal(seen[key], first[key]), key
 
 
-@pytest.mark.parametrize("size", (1, 2, 3))
+@pytest.mark.parametrize("size", SIZES)
 def test_one_all_reduce_per_fit_or_per_step(worlds, size):
     """The moments: one exchange, and for ``stats`` nothing more: the final metrics come
     from the statistics. A full-batch pass: one; a mini-batch step: one, after one for
