@@ -1,8 +1,9 @@
-"""One rank of the distributed tests, as its own process (``tests/test_distributed.py``).
+"""One rank of the distributed tests, as its own process: ``tests/test_distributed.py``
+forks ``run`` from a server that has imported torch and handgrad, or:
 
     python distributed_worker.py SCENARIO RANK SIZE STORE OUT
 
-joins a world of SIZE ranks through the file STORE (``file://``, no port) and, for
+Each joins a world of SIZE ranks through the file STORE (``file://``, no port) and, for
 SCENARIO "train", trains every run of CONFIGS on the ``.npy`` files in OUT/../data
 (OUT/RANK.npz); "train-and-fail" then sees rank 2 receive a signal, a bad cell in a group
 of rank 1 (OUT/../bad), and rank 1 die (OUT/*.json).
@@ -14,6 +15,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +143,15 @@ def signal(rank_world: world.World, out: Path) -> None:
     (out / f"signal-{rank_world.rank}.json").write_text(json.dumps(reducer.stop_agreed))
 
 
+def run(scenario: str, rank: int, size: int, store: str, out: str) -> None:
+    """``main``, leaving the traceback of a failure in OUT/RANK.err for the test to show."""
+    try:
+        main(scenario, rank, size, store, out)
+    except BaseException:
+        (Path(out) / f"{rank}.err").write_text(traceback.format_exc())
+        raise
+
+
 def main(scenario: str, rank: int, size: int, store: str, out: str) -> None:
     rank_world = world.World(rank=rank, size=size, local_rank=rank, local_size=size)
     rank_world = world.start(rank_world, init_method=f"file://{store}", timeout=TIMEOUT_S)
@@ -153,4 +164,4 @@ def main(scenario: str, rank: int, size: int, store: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    run(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
