@@ -5,6 +5,7 @@ measured them before, and the fall-back to that pass, which must say so."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,6 +178,8 @@ def test_the_command_line_says_so_in_one_line_and_in_metrics_json(tmp_path, caps
     assert main(["train", *data, "--out", str(tmp_path / "exact")]) == 0
     said = [line for line in capsys.readouterr().err.splitlines() if "pass over the rows" in line]
     assert len(said) == 1 and said[0].startswith("handgrad train: warning: the final metrics")
+    errors = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+    assert f"`` {said[0].removeprefix('handgrad train: warning: ')} ``" in errors  # quoted
     assert (
         json.loads((tmp_path / "exact" / "metrics.json").read_text())["final_metrics_from"]
         == "rows"
