@@ -78,7 +78,7 @@ def final_metrics(trainer: Trainer) -> dict:
             f"alone their rounding could reach {how} (more than {FINAL_RTOL:g}), as near "
             "an exact fit or with large weights that cancel.",
             DataWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of Trainer.metrics
         )
     for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
         if split is None:
