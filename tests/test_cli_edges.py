@@ -329,3 +329,20 @@ def test_a_loss_beyond_float32_is_logged_as_inf(tmp_path):
     events.Reload()
     assert [e.value for e in events.Scalars("Loss/train")] == [float("inf"), 1.0]
     assert [e.value for e in events.Scalars("Loss/test")] == [float("-inf"), 2.0]
+
+
+def test_resume_refuses_a_limit_below_the_epochs_done(tmp_path, monkeypatch, capsys):
+    # An interrupted run at epoch 5, resumed with --epochs 3: it used to end at once,
+    # "reached the epoch limit", not converged, advising "more --epochs (now 3)".
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--dataset", "linnerud", "--batch-size", "4", "--out", "run", "--quiet"]
+    assert main([*argv, "--epochs", "5"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    (tmp_path / "run" / "metrics.json").write_text(
+        json.dumps(metrics | {"stop_reason": "interrupted"})
+    )
+    capsys.readouterr()
+    assert main(["train", "--resume", "run", "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 3 is not above the 5 epochs run has done" in err
+    assert "--epochs 10" in err and "Traceback" not in err

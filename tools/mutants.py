@@ -303,6 +303,25 @@ MUTANTS = [
         ),
     ),
     Mutant(
+        "whitened-gradient+10%",
+        "whitened steps use ∂C/∂V = Mᵀ∂C/∂θ (docs/derivations.md, Whitening)",
+        "src/handgrad/training/precondition.py",
+        ["tests/test_precondition.py", "-k", "autograds_of_the_reparametrised"],
+        edits=[("return torch.addmm(self.M_T", "return 1.1 * torch.addmm(self.M_T")],
+    ),
+    Mutant(
+        "iterate-mean-in-run-dtype",
+        "the iterate mean is kept in float64, so it does not freeze in float32",
+        "src/handgrad/training/averaging.py",
+        ["tests/test_precondition.py", "-k", "iterate_mean"],
+        edits=[
+            (
+                "W.to(torch.float64, copy=True), b.to(torch.float64, copy=True)",
+                "W.clone(), b.clone()",
+            )
+        ],
+    ),
+    Mutant(
         "per-target-r2+10%",
         "per-target MSE and R² in metrics.json (issue 10)",
         "src/handgrad/runs/atomic.py",

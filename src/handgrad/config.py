@@ -18,6 +18,7 @@ GRADIENTS = ("manual", "autograd")
 PATHS = ("auto", "chained", "fused", "small", "stats")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float64")
+PRECONDITIONS = ("auto", "none", "whiten")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ class TrainConfig:
     # None: standardise the targets for the adaptive optimizers only (their steps are
     # about lr whatever the targets' units); metrics stay in the targets' units.
     standardize_targets: bool | None = None
+    # "auto" whitens the features of a mini-batch run whose Hessian is ill-conditioned
+    # (κ > 100): its steps then see the same curvature in every direction, where the
+    # noise of small batches and a slowest direction κ times slower than the fastest
+    # would otherwise keep it from the optimum (training/precondition.py). "whiten"
+    # always does, "none" never: the plain update on the standardised features.
+    precondition: str = "auto"
     # "manual" chains the hand-written backward passes with no autograd graph.
     grad: str = "manual"
     # Which exact computation of the gradient: "auto" picks the fastest.
@@ -138,6 +145,7 @@ def check(config: TrainConfig) -> TrainConfig:
     _choice("path", c.path, PATHS)
     _choice("device", c.device, DEVICES)
     _choice("dtype", c.dtype, DTYPES)
+    _choice("precondition", c.precondition, PRECONDITIONS)
     if not 0 <= c.momentum < 1:
         raise _fail("momentum", "in [0, 1)", c.momentum)
     if c.tol is not None and not (isinstance(c.tol, int | float) and c.tol >= 0):

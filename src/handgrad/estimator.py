@@ -20,7 +20,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from handgrad.config import DEVICES, DTYPES, OPTIMIZERS, TrainConfig, ignored_settings
+from handgrad.config import (
+    DEVICES,
+    DTYPES,
+    OPTIMIZERS,
+    PRECONDITIONS,
+    TrainConfig,
+    ignored_settings,
+)
 from handgrad.data.dataset import Dataset
 from handgrad.errors import UserError
 from handgrad.model import LinearModel
@@ -95,6 +102,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         full batch and no early stopping, nothing is random and every fit is identical.
     standardize : bool, default=True
         Centre and scale the features on the training rows.
+    precondition : {"auto", "none", "whiten"}, default="auto"
+        "whiten" takes the steps in coordinates where the features are uncorrelated
+        (from the training rows' second moments), so that an ill-conditioned problem
+        converges as fast as a well-conditioned one; "auto" does so for mini-batch fits
+        whose condition number exceeds 100; "none" never. ``partial_fit`` never whitens:
+        each call's batch would bring coordinates of its own.
     device : {"cpu", "auto", "cuda", "mps"}, default="cpu"
         Where the tensors live. "cpu": the estimator's fits are usually small and many
         (cross-validation, grid searches), where a GPU's launch and copy costs dominate.
@@ -145,6 +158,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "standardize": ["boolean"],
+        "precondition": [StrOptions(set(PRECONDITIONS))],
         "device": [StrOptions(set(DEVICES))],
         "dtype": [StrOptions(set(DTYPES))],
         "verbose": ["verbose"],
@@ -165,6 +179,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         shuffle=True,
         random_state=None,
         standardize=True,
+        precondition="auto",
         device="cpu",
         dtype="float64",
         verbose=0,
@@ -181,6 +196,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.shuffle = shuffle
         self.random_state = random_state
         self.standardize = standardize
+        self.precondition = precondition
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
@@ -220,12 +236,19 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 f"train MSE = {trainer.history['train_mse'][-1]:.8g}"
             )
         self._store(y_1d)
+        if self._trainer.batch_note:  # fell back to full batch: say so
+            warnings.warn(
+                f"GDRegressor: batch_size={self.batch_size} is at least the "
+                f"{self._trainer.stats.q} training rows: each epoch is one full-batch step.",
+                UserWarning,
+                stacklevel=3,
+            )
         if not self.converged_:
             metrics = self._trainer.metrics()
             warnings.warn(
                 f"GDRegressor: {advice(metrics, self._trainer, ESTIMATOR_NAMES)}",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # fit, scikit-learn's _fit_context, the caller's line
             )
         return self
 
@@ -335,6 +358,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             shuffle=bool(self.shuffle),
             seed=seed,
             standardize=bool(self.standardize),
+            precondition="none" if incremental else self.precondition,
             device=self.device,
             dtype=self.dtype,
         )

@@ -39,6 +39,8 @@ def resume(args) -> int:
     def read():  # on rank 0 alone under torchrun; the others get what it read
         run_dir = RunDirectory.open(args.resume)
         recorded = run_dir.read_config()
+        # A run recorded before whitening existed stepped plainly: it resumes so.
+        recorded["config"].setdefault("precondition", "none")
         cfg.check(cfg.TrainConfig(**recorded["config"]))
         check_unfinished(run_dir, args.epochs)
         return run_dir, recorded
@@ -93,6 +95,12 @@ def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict
         return state, seconds, logged_epochs(run_dir.tensorboard, state.epoch)
 
     state, seconds, logged = launch.from_writer(read)
+    if args.epochs is not None and args.epochs <= state.epoch:
+        raise UserError(
+            f"--epochs {args.epochs} is not above the {state.epoch} epochs {run_dir.path} has "
+            f"done; give a higher limit (e.g. --epochs {2 * state.epoch}), or leave --epochs "
+            "out to keep the run's own."
+        )
     trainer = Trainer(data, config, reducer)
     trainer.load_state(state)
     trainer.train_seconds = seconds

@@ -70,14 +70,16 @@ def add_options(p) -> None:
     fit.add_argument(
         "--epochs",
         type=types.positive_int,
-        help=f"maximum epochs; with --resume, a new limit (default: {cfg.TrainConfig.max_epochs})",
+        help="maximum epochs; with --resume, a new limit (default: 20000, or for "
+        "full-batch descent at a fixed step the epochs its slowest direction needs)",
     )
     fit.add_argument(
         "--lr",
         type=types.learning_rate,
         default="auto",
-        help="learning rate, or 'auto' = 1/L, L the largest curvature of the loss on the "
-        "data (default: %(default)s)",
+        help="learning rate, or 'auto': derived from the data for the batch size and "
+        "optimizer used, e.g. 1/L_B for batches of B rows (README, 'Defaults per batch "
+        "size') (default: %(default)s)",
     )
     fit.add_argument(
         "--batch-size",
@@ -189,6 +191,14 @@ def add_options(p) -> None:
         help="standardise the targets too (metrics stay in the targets' units)",
     )
     split.add_argument(
+        "--precondition",
+        choices=cfg.PRECONDITIONS,
+        default="auto",
+        help="'whiten': step in coordinates where the features are uncorrelated, so an "
+        "ill-conditioned problem converges like a well-conditioned one; 'auto' whitens "
+        "mini-batch runs whose condition number exceeds 100 (default: %(default)s)",
+    )
+    split.add_argument(
         "--device",
         choices=cfg.DEVICES,
         default="auto",
@@ -264,6 +274,7 @@ def _config_from_args(args) -> cfg.TrainConfig:
             seed=args.seed,
             standardize=not args.no_standardize,
             standardize_targets=args.standardize_targets or None,
+            precondition=args.precondition,
             grad=args.grad,
             path=args.path,
             device=args.device,

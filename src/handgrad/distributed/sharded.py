@@ -246,7 +246,7 @@ class Passes:
                 if total[-1]:
                     break
 
-    def max_row_norm2(self, split) -> float:
+    def max_row_norm2(self, split, whitening=None) -> float:
         """``passes.max_row_norm2`` over every rank's groups: each its own maximum."""
         G, world = split.rows.source.n_groups, self.reducer.world
 
@@ -254,7 +254,7 @@ class Passes:
             largest = 0.0
             for g in mine(self.reducer, G):
                 for X, _ in split.group(g):
-                    largest = max(largest, float((X.double() ** 2).sum(dim=1).max()))
+                    largest = max(largest, passes.row_norm2(X, whitening))
             return {world.rank: np.array([largest])}
 
-        return float(np.max(self.reducer.gather([1] * world.size, compute))) + 1.0
+        return float(np.max(self.reducer.gather([1] * world.size, compute)))

@@ -110,6 +110,8 @@ def summary(metrics: dict, trainer: Trainer, run: RunDirectory) -> str:
     lines = [
         f"  path            {metrics['path']}, optimizer {optimizer}{schedule}",
         f"  learning rate   {rate}",
+        *([f"  precondition    {trainer.precondition_note}"] if trainer.precondition_note else []),
+        *([f"  batch           {trainer.batch_note}"] if trainer.batch_note else []),
         f"  epochs          {metrics['epochs']}  ({STOP_REASONS.get(metrics['stop_reason'], '')})",
         f"  train time      {metrics['train_seconds']:.3f} s  (the epochs; not reading the data)",
     ]

@@ -60,6 +60,7 @@ CLI_NAMES = {
     "batch_size": "--batch-size",
     "standardize": "--no-standardize",
     "dtype": "--dtype float64",
+    "precondition": "--precondition whiten",
 }
 ESTIMATOR_NAMES = {
     "max_epochs": "max_epochs",
@@ -68,6 +69,7 @@ ESTIMATOR_NAMES = {
     "batch_size": "batch_size",
     "standardize": "standardize=False",
     "dtype": 'dtype="float64"',
+    "precondition": 'precondition="whiten"',
 }
 
 
@@ -84,6 +86,9 @@ def advice(metrics: dict, trainer, names: dict[str, str] = CLI_NAMES) -> str:
             f"leave {names['optimizer']} at its default (heavy ball needs about √κ epochs, "
             f"κ = {trainer.reference.condition_number:.3g})"
         )
+    if not trainer.full_batch and trainer.whitening is None:
+        kappa = trainer.reference.condition_number
+        hints.append(f"{names['precondition']} (κ = {kappa:.3g})")
     if not trainer.full_batch:
         hints.append(f"a larger {names['batch_size']}")
     if config.dtype == "float32" and metrics["stop_reason"] == "tol":

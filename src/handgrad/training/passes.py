@@ -105,13 +105,19 @@ def full_batch(path, split: Split, W: torch.Tensor, b: torch.Tensor):
 
 
 @pass_threads()
-def max_row_norm2(split: Split) -> float:
-    """max ‖x̃ᵢ‖² = ‖xᵢ‖² + 1 over the rows of ``split`` in training units (float64): the
-    per-row curvature a mini-batch plan needs (``schedule.batch_curvature``); one pass."""
-    largest = 0.0
-    for X, _ in split.chunks():
-        largest = max(largest, float((X.double() ** 2).sum(dim=1).max()))
-    return largest + 1.0
+def max_row_norm2(split: Split, whitening=None) -> float:
+    """max ‖x̃ᵢ‖² over the rows of ``split`` (float64), in the coordinates the steps are
+    taken in: the per-row curvature a mini-batch plan needs (``schedule.batch_curvature``);
+    one pass."""
+    return max(row_norm2(X, whitening) for X, _ in split.chunks())
+
+
+def row_norm2(X: torch.Tensor, whitening=None) -> float:
+    """max ‖x̃ᵢ‖² = ‖xᵢ‖² + 1 over the rows of a chunk X in training units, or with
+    ``whitening`` (``precondition.Whitening``) max ‖Mᵀx̃ᵢ‖²."""
+    if whitening is not None:
+        return whitening.max_row_norm2(X)
+    return float((X.double() ** 2).sum(dim=1).max()) + 1.0
 
 
 @pass_threads()

@@ -106,6 +106,8 @@ def final_metrics(trainer: Trainer) -> dict:
     out["learning_rate"] = trainer.learning_rate
     out["learning_rate_rule"] = trainer.plan.rule
     out["scheduler"] = trainer.plan.scheduler
+    out["whitened"] = trainer.whitening is not None
+    out["precondition_note"] = trainer.precondition_note
     out["path"] = f"{trainer.path.name}" + (
         f" ({trainer.config.grad})" if trainer.path.name == "chained" else ""
     )

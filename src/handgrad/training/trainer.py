@@ -28,11 +28,12 @@ import torch
 from handgrad.config import TrainConfig
 from handgrad.data.stream import pass_threads
 from handgrad.errors import UserError
-from handgrad.training import convergence, passes
+from handgrad.training import convergence, passes, precondition
 from handgrad.training.averaging import IterateAverage
 from handgrad.training.metrics import gradient_norm, mse_and_r2, r2_from_mse
 from handgrad.training.optim import GradientDescent, make_optimizer
 from handgrad.training.paths import choose_path
+from handgrad.training.precondition import Whitening
 from handgrad.training.prepare import Prepared, Split
 from handgrad.training.reference import Reference, least_squares
 from handgrad.training.schedule import Plan, Schedule, plan
@@ -79,6 +80,7 @@ class TrainState:
     # Where an epoch stopped part way: (groups done, chunks done of the next group, the
     # last step's gradient norm), in the epoch's order (passes.batches); None between epochs.
     position: tuple | None = None
+    coordinates: torch.Tensor | None = None  # V of a whitened run (precondition.py)
 
 
 class Trainer:
@@ -109,16 +111,35 @@ class Trainer:
         }
         q = train.n_samples
         self.full_batch = config.batch_size is None or config.batch_size >= q
+        # A batch of all rows or more is full batch: said, not silently done.
+        self.batch_note = ""
+        if config.batch_size is not None and config.batch_size >= q:
+            self.batch_note = (
+                f"batch size {config.batch_size} is at least the {q} training rows: "
+                "each epoch is one full-batch step"
+            )
+        # An ill-conditioned mini-batch run steps in whitened coordinates V, θ = MV.
+        whiten, self.precondition_note = precondition.choose(
+            config, self.reference, self.full_batch, n
+        )
+        self.whitening = Whitening(self.stats, data.dtype, data.device) if whiten else None
         # Only a mini-batch plan needs the largest row norm: one pass over the rows.
-        max_row_norm2 = 0.0 if self.full_batch else self.row_passes.max_row_norm2(train)
-        self.plan: Plan = plan(config, self.reference, max_row_norm2, q)
+        max_row_norm2 = 0.0
+        if not self.full_batch:
+            max_row_norm2 = self.row_passes.max_row_norm2(train, self.whitening)
+        self.plan: Plan = plan(config, self.reference, max_row_norm2, q, whitened=whiten)
         self.learning_rate = self.plan.learning_rate
         self.path = choose_path(config, q, n, self.stats)
         self.W = torch.zeros(n, p, dtype=data.dtype, device=data.device)
         self.b = torch.zeros(p, dtype=data.dtype, device=data.device)
+        self.V = None if self.whitening is None else self.whitening.coordinates(self.W, self.b)
         momentum = self.plan.momentum
         self.optimizer = make_optimizer(
-            self.plan.optimizer, [self.W, self.b], self.learning_rate, momentum, config.nesterov
+            self.plan.optimizer,
+            [self.W, self.b] if self.V is None else [self.V],
+            self.learning_rate,
+            momentum,
+            config.nesterov,
         )
         self.scheduler = Schedule(self.plan, self.optimizer, config)
         self.max_epochs = self.plan.max_epochs
@@ -166,6 +187,7 @@ class Trainer:
             progress_best=self._progress_best,
             average=self.average.state_dict(),
             position=self.position,
+            coordinates=None if self.V is None else self.V.clone(),
         )
 
     def load_state(self, state: TrainState) -> None:
@@ -182,6 +204,10 @@ class Trainer:
         self.best_W, self.best_b = state.best_W.clone(), state.best_b.clone()
         self.history = {key: list(state.history.get(key, [])) for key in HISTORY_KEYS}
         self.position = state.position
+        if self.V is not None:
+            with torch.no_grad():
+                saved = state.coordinates
+                self.V.copy_(self.whitening.coordinates(self.W, self.b) if saved is None else saved)
 
     # --- the loop -------------------------------------------------------------------
     @property
@@ -243,12 +269,19 @@ class Trainer:
         self.average.update(self.W, self.b)
 
     def _step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
-        optimizer = self.optimizer
+        optimizer, whitening = self.optimizer, self.whitening
+        params = (self.W, self.b)
+        grads = (grad_W, grad_b)
+        if whitening is not None:  # the step is taken in V, then θ = MV (precondition.py)
+            params, grads = (self.V,), (whitening.gradient(grad_W, grad_b),)
         if isinstance(optimizer, GradientDescent):  # by hand: no torch.optim hooks
-            optimizer.step_with((grad_W, grad_b))
+            optimizer.step_with(grads)
         else:
-            self.W.grad, self.b.grad = grad_W, grad_b
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad
             optimizer.step()
+        if whitening is not None:
+            whitening.weights_into(self.V, self.W, self.b)
 
     def _parameters_on_cpu(self) -> tuple[np.ndarray, np.ndarray]:
         """W and b as float64 NumPy arrays: the one place where the parameters (on the
@@ -314,6 +347,8 @@ class Trainer:
         with torch.no_grad():
             self.W.copy_(self.best_W)
             self.b.copy_(self.best_b)
+            if self.V is not None:
+                self.V.copy_(self.whitening.coordinates(self.W, self.b))
         self.average.restart()
 
     def _step_schedule_and_stop(self, monitored: float, train_mse: float) -> bool:
