@@ -182,6 +182,31 @@ MUTANTS = [
         ["tests/test_estimator.py", "-k", "default_fit_matches"],
         edits=[("- mx / sx @ self.W.double())", "- 1.1 * mx / sx @ self.W.double())")],
     ),
+    # --- the final metrics: from the statistics, or from the rows when they cannot vouch --
+    Mutant(
+        "final-metrics-never-from-rows",
+        "near an exact fit the final metrics come from a pass over the rows (README)",
+        "src/handgrad/training/results.py",
+        ["tests/test_final_metrics.py", "-k", "cannot_be_trusted"],
+        edits=[
+            (
+                "    if rounding <= FINAL_RTOL:\n        return sses",
+                "    if True:\n        return sses",
+            )
+        ],
+    ),
+    Mutant(
+        "moments-mean-as-one-number",
+        "the final metrics' rounding bound holds for columns far from zero read in groups",
+        "src/handgrad/data/moments.py",
+        ["tests/test_final_metrics.py", "-k", "1e8"],
+        edits=[
+            (
+                "delta = (part.anchor - self.anchor) + (part.offset - self.offset)",
+                "delta = part.mean - self.mean",
+            )
+        ],
+    ),
     # --- resume, atomic writes, run directories, errors ----------------------------------
     Mutant(
         "resume-drops-optimizer-state",

@@ -137,8 +137,8 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
             if "late" not in stop:
                 stop["late"] = signum
                 print(
-                    "handgrad train: training is over; writing its results (a few passes "
-                    "over the data). Press Ctrl-C again to abandon them.",
+                    "handgrad train: training is over; writing its results. Press "
+                    "Ctrl-C again to abandon them.",
                     file=sys.stderr,
                 )
                 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -203,8 +203,7 @@ def _finish(run_dir, trainer: Trainer, painter, quiet: bool, diverged, stop, log
     """After training: measure the final weights, write the results, print the summary."""
     from handgrad.runs.outputs import save_progress, summary, write_results
 
-    if run_dir is None:  # not the writer of a torchrun job: it helps measure, then ends
-        trainer.metrics()
+    if run_dir is None:  # not the writer of a torchrun job: the writer measures, alone
         if diverged is not None:
             raise diverged
         return 128 + stop["signal"] if stop["signal"] is not None else 0

@@ -11,7 +11,10 @@ turned into its own (q, μ, C), then merged by Chan et al.'s parallel formula:
 
 C's diagonal is each column's M2 (the variance times q); its blocks give the
 standardised sufficient statistics of ``training/statistics.py`` exactly, so this one
-pass over the data is all the ``stats`` path needs.
+pass over the data is all the ``stats`` path needs. G (m,) adds up, per column, the
+squares the pass actually summed, Σ(a − s)² about each part's shift: C's rounding
+scales with G, not with C, and exceeds ε·C by (1 + ((μ − s)/σ)²) when a shift lies far
+from the mean (``statistics.sse_rounding`` bounds the SSE's rounding with it).
 
 Per block of rows the work is one float64 copy (shifted on the way, into a reused
 buffer), one symmetric rank-k update AᵀA over all its rows, and the same over its
@@ -37,30 +40,62 @@ BLOCK_BYTES = 4 << 20
 
 @dataclass
 class Moments:
-    """q, μ (m,) and C (m, m) of one split's rows of A = [X, Y]."""
+    """q, μ (m,), C (m, m) and G (m,) of one split's rows of A = [X, Y].
+
+    μ is kept as ``anchor`` + ``offset``: the anchor a row of the data (the first part's
+    shift, an exact float64 value), the offset the mean about it, of the size of the
+    spread. Chan's δ = μ_b − μ_a is then (s_b − s_a) + (offset_b − offset_a), a
+    difference of values of the data plus a small one: rounded to ε times the spread,
+    not to ε|μ|, which for a column of 1e8 ± 1 was ε·1e8 and ruled C's rounding.
+    """
 
     m: int
     n: int
     q: int = 0
-    mean: np.ndarray = field(default=None)
+    anchor: np.ndarray = field(default=None)
+    offset: np.ndarray = field(default=None)
     C: np.ndarray = field(default=None)
+    G: np.ndarray = field(default=None)  # Σ(a − s)² summed, per column (the module's docstring)
 
     def __post_init__(self) -> None:
-        self.mean = np.zeros(self.m)
+        self.anchor, self.offset = np.zeros(self.m), np.zeros(self.m)
         self.C = np.zeros((self.m, self.m))
+        self.G = np.zeros(self.m)
 
-    def merge(self, rows: int, total: np.ndarray, gram: np.ndarray, shift: np.ndarray) -> None:
-        """Merge a part of ``rows`` rows given by Σ(a − s) (m,) and Σ(a − s)(a − s)ᵀ (m, m)."""
+    @property
+    def mean(self) -> np.ndarray:
+        return self.anchor + self.offset
+
+    def merge(
+        self, rows: int, total: np.ndarray, gram: np.ndarray, shift: np.ndarray, summed=None
+    ) -> None:
+        """Merge a part of ``rows`` rows given by Σ(a − s) (m,) and Σ(a − s)(a − s)ᵀ (m, m).
+
+        ``summed`` (m,): the squares the part's sums were rounded against, when larger
+        than ``gram``'s diagonal (the training part, a difference of sums).
+        """
         if rows == 0:
             return
-        mean_shifted = total / rows
-        C_b = gram - np.outer(total, mean_shifted)  # Σ(a − μ_b)(a − μ_b)ᵀ
-        mean_b = shift + mean_shifted
-        q = self.q + rows
-        delta = mean_b - self.mean
-        self.C += C_b
-        self.C += np.outer(delta, delta) * (self.q * rows / q)
-        self.mean += delta * (rows / q)
+        part = Moments(self.m, self.n, rows)
+        part.anchor, part.offset = shift, total / rows
+        part.C = gram - np.outer(total, part.offset)  # Σ(a − μ_b)(a − μ_b)ᵀ
+        part.G = np.diagonal(gram) if summed is None else summed
+        self.add(part)
+
+    def add(self, part: Moments) -> None:
+        """Chan's merge of another part's moments into these (see the module's docstring)."""
+        if part.q == 0:
+            return
+        if self.q == 0:
+            self.q, self.anchor, self.offset = part.q, part.anchor.copy(), part.offset.copy()
+            self.C, self.G = self.C + part.C, self.G + part.G
+            return
+        q = self.q + part.q
+        delta = (part.anchor - self.anchor) + (part.offset - self.offset)  # μ_b − μ_a
+        self.C += part.C
+        self.C += np.outer(delta, delta) * (self.q * part.q / q)
+        self.G += part.G
+        self.offset += delta * (part.q / q)
         self.q = q
 
     @property
@@ -115,6 +150,7 @@ def _block(result, buffer, X, Y, shift, labels) -> bool:
     count, total, gram = _sums(A)
     if not np.isfinite(total).all():
         return False
+    whole = np.diagonal(gram).copy()  # the training part is a difference of these sums
     if labels is not None:
         held = labels != 0
         H, held_labels = A[held], labels[held]
@@ -122,5 +158,5 @@ def _block(result, buffer, X, Y, shift, labels) -> bool:
             part = _sums(H[held_labels == k])
             result[k].merge(*part, shift)
             count, total, gram = count - part[0], total - part[1], gram - part[2]
-    result[0].merge(count, total, gram, shift)
+    result[0].merge(count, total, gram, shift, whole)
     return True

@@ -12,7 +12,8 @@ first (``spread``), so that the ranks share them too.
   ``stats`` path, the standardisers and the reference, in one all-reduce per fit.
 - ``Passes``: what ``training/passes.py`` does over all chunks, over this rank's groups:
   a full-batch pass (sum-form loss, gradients and rows, one all-reduce), mini-batch
-  steps (one all-reduce each), the largest row norm and the final SSE.
+  steps (one all-reduce each) and the largest row norm. The final metrics need no pass
+  and no exchange: they come from the statistics (``training/results.py``).
 
 With ``deterministic``, each group's partial has its own slot and the slots are added in
 group order after the exchange: the same additions at any world size, so the same bits.
@@ -22,7 +23,6 @@ Without it, each rank adds its own groups first, and the ranks' totals meet in o
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -96,7 +96,7 @@ class GroupMoments:
         reducer, G = self.reducer, source.n_groups
         n, p = len(source.feature_names), len(source.target_names)
         m = n + p
-        size = 3 * (1 + m + m * m)  # q, μ and C of train, validation and test
+        size = 3 * (1 + 3 * m + m * m)  # q, μ (anchor, offset), G and C of each split
         deterministic = reducer.deterministic
         slots = G if deterministic else reducer.world.size
 
@@ -125,23 +125,25 @@ class GroupMoments:
 
 
 def _pack(moments: list[Moments]) -> np.ndarray:
-    return np.concatenate([np.concatenate([[m.q], m.mean, m.C.ravel()]) for m in moments])
+    return np.concatenate(
+        [np.concatenate([[m.q], m.anchor, m.offset, m.G, m.C.ravel()]) for m in moments]
+    )
 
 
 def _unpack(packed: np.ndarray, m: int, n: int) -> list[Moments]:
     out = []
     for part in packed.reshape(3, -1):
-        moments = Moments(m, n)
-        moments.q, moments.mean, moments.C = int(part[0]), part[1 : 1 + m], part[1 + m :]
-        moments.C = moments.C.reshape(m, m).copy()
+        moments = Moments(m, n, int(part[0]))
+        moments.anchor, moments.offset, moments.G = part[1 : 1 + 3 * m].reshape(3, m).copy()
+        moments.C = part[1 + 3 * m :].reshape(m, m).copy()
         out.append(moments)
     return out
 
 
 def _merge(into: list[Moments], parts: list[Moments]) -> None:
-    """Chan's merge of ``parts`` into ``into``: a part about its own mean (Σ(a − μ) = 0)."""
+    """Chan's merge of ``parts`` into ``into``, split by split."""
     for target, part in zip(into, parts, strict=True):
-        target.merge(part.q, np.zeros(part.m), part.C, part.mean)
+        target.add(part)
 
 
 def _flagged(batches):
@@ -256,61 +258,3 @@ class Passes:
             return {world.rank: np.array([largest])}
 
         return float(np.max(self.reducer.gather([1] * world.size, compute)))
-
-    def final_sse(self, data, params, y_scale) -> dict[str, list[torch.Tensor]]:
-        """``passes.final_sse`` over every rank's groups, summed in one all-reduce.
-
-        The exchange also carries a digest of each rank's weights. Ranks end with the
-        same weights, except when a signal stopped them at different epochs (the
-        ``stats`` path meets no other rank per epoch): then the SSE is measured again,
-        at rank 0's weights, which are the ones it saves.
-        """
-        sses, agreed = self._final_sse(data, params, y_scale)
-        if not agreed:
-            sses, _ = self._final_sse(data, self._from_writer(params), y_scale)
-        return sses
-
-    def _final_sse(self, data, params, y_scale):
-        world, names = self.reducer.world, [split.name for split in data.splits]
-        source = data.train.rows.source
-        G, p = source.n_groups, len(data.target_names)
-        size = len(names) * len(params) * p
-        weights = np.concatenate([np.concatenate(_numpy(*pair)) for pair in params])
-        digest = np.zeros(world.size)
-        digest[world.rank] = int.from_bytes(hashlib.sha256(weights.tobytes()).digest()[:6], "big")
-
-        def compute():
-            out = {G + world.rank: digest}
-            for g in mine(self.reducer, G):
-                rows = replace(data.train.rows, source=Shard(source, [g]))
-                one = replace(data, train=replace(data.train, rows=rows))
-                part = passes.final_sse(one, params, y_scale)
-                out[g] = np.concatenate(
-                    [
-                        np.zeros(p) if sse is None else sse.double().cpu().numpy()
-                        for name in names
-                        for sse in part[name]
-                    ]
-                )
-            return out
-
-        shapes = {"sse": (size,), "digests": (world.size,)}
-        total = self.reducer.sum(shapes, ["sse"] * G + ["digests"] * world.size, compute)
-        sses = torch.from_numpy(total["sse"].reshape(len(names), len(params), p).copy())
-        agreed = bool((total["digests"] == total["digests"][0]).all())
-        return {name: list(sses[i]) for i, name in enumerate(names)}, agreed
-
-    def _from_writer(self, params):
-        """``params`` (a list of (W, b)) as rank 0 holds them: one exchange."""
-        tensors = [t for pair in params for t in pair]
-        writer = self.reducer.world.is_writer
-        size = sum(t.numel() for t in tensors)
-        flat = self.reducer.gather(
-            [size], lambda: {0: np.concatenate(_numpy(*tensors))} if writer else {}
-        )[0]
-        out, at = [], 0
-        for t in tensors:
-            values = torch.from_numpy(flat[at : at + t.numel()].reshape(t.shape).copy())
-            out.append(values.to(t.dtype).to(t.device))
-            at += t.numel()
-        return list(zip(out[::2], out[1::2], strict=True))

@@ -25,6 +25,11 @@ import torch
 
 # Rows per block in a pass over X: bounds the float64 copy of a block kept at once.
 BLOCK_ROWS = 65_536
+# The SSE's rounding from the statistics, in units of ε (sⱼ² + q tⱼ²) (``sse_rounding``),
+# measured against a long-double pass over the rows: at most 1.03 (collinear columns at
+# the optimum), 0.96 (a shift 10 spreads from the mean), about 0.2 on the embedded and
+# synthetic sets, streamed or merged by groups (tests/test_final_metrics.py). 8: a margin.
+SSE_ROUNDING_FACTOR = 8.0
 
 
 @dataclass
@@ -41,7 +46,11 @@ class Statistics:
 @dataclass
 class Centred:
     """Moments about the column means: x̄ (n,), ȳ (p,), C = Σ(x − x̄)(x − x̄)ᵀ (n, n),
-    Cxy = Σ(x − x̄)(y − ȳ)ᵀ (n, p), cyy = Σ(y − ȳ)² (p,), and max ‖x̃ᵢ‖² over the rows."""
+    Cxy = Σ(x − x̄)(y − ȳ)ᵀ (n, p), cyy = Σ(y − ȳ)² (p,), and max ‖x̃ᵢ‖² over the rows.
+
+    gx (n,) and gy (p,) are the squares the pass summed, Σ(x − s)² and Σ(y − s)² about
+    its shifts s (``data/moments.py``): the scale of the rounding in C, Cxy and cyy.
+    """
 
     mean_x: np.ndarray
     mean_y: np.ndarray
@@ -49,6 +58,8 @@ class Centred:
     Cxy: np.ndarray
     cyy: np.ndarray
     max_row_norm2: float
+    gx: np.ndarray
+    gy: np.ndarray
 
 
 # Bytes of the float64 block [X_blk, 1, Y_blk] of the CPU pass: measured on the shared
@@ -118,8 +129,10 @@ def _from_shifted(gram: np.ndarray, q: int, n: int, x0, y0, max_norm2: float) ->
     d, e = gram[:n, n] / q, gram[n + 1 :, n] / q  # mean shifts x̄ − x₀, ȳ − y₀
     C = gram[:n, :n] - q * np.outer(d, d)
     Cxy = gram[:n, n + 1 :] - q * np.outer(d, e)
-    cyy = np.diagonal(gram[n + 1 :, n + 1 :]) - q * e * e
-    centred = Centred(x0 + d, y0 + e, C, Cxy, np.maximum(cyy, 0.0), max_norm2)
+    gy = np.diagonal(gram[n + 1 :, n + 1 :])
+    cyy = gy - q * e * e
+    gx = np.diagonal(gram[:n, :n]).copy()
+    centred = Centred(x0 + d, y0 + e, C, Cxy, np.maximum(cyy, 0.0), max_norm2, gx, gy.copy())
     mx, my = centred.mean_x, centred.mean_y
     S = np.empty((n + 1, n + 1))
     S[:n, :n] = C + q * np.outer(mx, mx)
@@ -152,6 +165,32 @@ def sse_from_statistics(stats: Statistics, W: np.ndarray, b: np.ndarray) -> np.n
     return np.maximum(centred, 0.0) + stats.q * offset * offset
 
 
+def sse_rounding(stats: Statistics, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A bound (p,) on the rounding error of ``sse_from_statistics(stats, W, b)``.
+
+    Each entry of C, Cxy and cyy is a float64 sum whose rounding is about ε times the
+    squares it was summed from: |ΔCᵢₖ| ≲ ε √(gᵢ gₖ) (Cauchy-Schwarz; g = gx, gy, the
+    squares about the pass's shifts). Through wⱼᵀCwⱼ − 2wⱼᵀCxyⱼ + cyyⱼ that adds up to at
+    most ε sⱼ², sⱼ = Σᵢ |Wᵢⱼ| √gxᵢ + √gyⱼ, and the evaluation's own rounding is of the
+    same size: the terms that cancel are each at most sⱼ². So the SSE's relative error is
+    about ε sⱼ² / SSEⱼ: tiny for an ordinary fit, but it grows without bound when the fit
+    is almost exact (SSE ≪ cyy) or the weights are large and cancel (collinear columns),
+    where a pass over the rows, which rounds each residual, stays exact.
+
+    The other term, q oⱼ² with oⱼ = x̄ᵀwⱼ + bⱼ − ȳⱼ, cancels only inside oⱼ, whose terms
+    and their rounding (the means', ε|μ| each) are at most tⱼ = Σᵢ |x̄ᵢ Wᵢⱼ| + |bⱼ| + |ȳⱼ|:
+    oⱼ is off by about ε tⱼ, and q oⱼ² by q (2|oⱼ| ε tⱼ + (ε tⱼ)² + ε oⱼ²).
+    ``SSE_ROUNDING_FACTOR`` scales both parts to cover the worst error measured.
+    """
+    c = stats.centred
+    eps = np.finfo(np.float64).eps
+    s = np.abs(W).T @ np.sqrt(c.gx) + np.sqrt(c.gy)  # (p,)
+    t = np.abs(c.mean_x) @ np.abs(W) + np.abs(b) + np.abs(c.mean_y)  # (p,)
+    o = np.abs(c.mean_x @ W + b - c.mean_y)  # (p,)
+    offset = stats.q * (2.0 * o * eps * t + (eps * t) ** 2 + eps * o * o)
+    return SSE_ROUNDING_FACTOR * (eps * s * s + offset)
+
+
 def statistics_from_moments(moments, centre: np.ndarray, scale: np.ndarray) -> Statistics:
     """S, T and yᵀy of one split in training units, from its streamed moments.
 
@@ -167,7 +206,7 @@ def statistics_from_moments(moments, centre: np.ndarray, scale: np.ndarray) -> S
     is not gathered (NaN): only a mini-batch plan needs it (``passes.max_row_norm2``).
     """
     n, q = moments.n, moments.q
-    delta = moments.mean - centre
+    delta = (moments.anchor - centre) + moments.offset  # μ − c, about a row of the data
     gram = (moments.C + q * np.outer(delta, delta)) / np.outer(scale, scale)  # (m, m)
     sums = q * delta / scale  # (m,)
     S = np.empty((n + 1, n + 1))
@@ -176,5 +215,7 @@ def statistics_from_moments(moments, centre: np.ndarray, scale: np.ndarray) -> S
     yty = np.diagonal(gram[n:, n:]).copy()
     mean = delta / scale
     C = moments.C / np.outer(scale, scale)
-    centred = Centred(mean[:n], mean[n:], C[:n, :n], C[:n, n:], np.diagonal(C)[n:].copy(), nan)
+    G = moments.G / (scale * scale)
+    cyy = np.diagonal(C)[n:].copy()
+    centred = Centred(mean[:n], mean[n:], C[:n, :n], C[:n, n:], cyy, nan, G[:n], G[n:])
     return Statistics(torch.from_numpy(S), torch.from_numpy(T), torch.from_numpy(yty), q, centred)
