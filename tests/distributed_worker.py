@@ -38,6 +38,9 @@ CONFIGS = {
     "stats": {"path": "stats", "max_epochs": 5},
     "full": {"path": "fused", "max_epochs": 6},
     "minibatch": {"batch_size": 64, "optimizer": "sgd", "momentum": 0.5, "max_epochs": 2},
+    # Steps in whitened coordinates (training/precondition.py): the largest row norm in V
+    # is every rank's maximum, and the same steps follow.
+    "whitened": {"batch_size": 64, "optimizer": "gd", "precondition": "whiten", "max_epochs": 2},
 }
 
 
