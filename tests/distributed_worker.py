@@ -95,6 +95,8 @@ def train(rank_world: world.World | None, data_folder: Path, out: Path) -> None:
             results[f"{key}-epochs"] = np.array(trainer.epoch)
     if rank_world is not None:
         results["minibatch-resumed-W"] = resumed_part_way(rank_world, data_folder)
+        position, results["minibatch-signalled-W"] = stopped_by_a_signal(rank_world, data_folder)
+        results["minibatch-signalled-position"] = position
     np.savez(out / f"{rank_world.rank if rank_world else 'plain'}.npz", **results)
 
 
@@ -111,6 +113,24 @@ def resumed_part_way(rank_world: world.World, data_folder: Path) -> np.ndarray:
     second = Trainer(launch.prepare(source(data_folder), config, reducer), config, reducer)
     second.load_state(first.state())
     return second.fit().W.numpy()
+
+
+def stopped_by_a_signal(rank_world: world.World, data_folder: Path):
+    """The world's mini-batch run, the last rank alone signalled before its first step,
+    with the CLI's rule (stop once the signal is agreed): every rank stops after the same
+    group, part way through the epoch; a new world resumes it. The position, and the W
+    the resumed run ends with."""
+    config = check(TrainConfig(dtype="float64", tol=0.0, **CONFIGS["minibatch"]))
+    reducer = Reducer(rank_world, deterministic=True)
+    first = Trainer(launch.prepare(source(data_folder), config, reducer), config, reducer)
+    first.chunk_hook = lambda trainer: bool(trainer.reducer.stop_agreed)
+    reducer.stop_requested = 15 if rank_world.rank == rank_world.size - 1 else 0
+    first.fit()
+    assert first.stop_reason == "interrupted" and first.epoch == 0
+    again = Reducer(rank_world, deterministic=True)
+    second = Trainer(launch.prepare(source(data_folder), config, again), config, again)
+    second.load_state(first.state())
+    return np.array(first.position[:2]), second.fit().W.numpy()
 
 
 def fail(rank_world: world.World, data_folder: Path, out: Path, how: str) -> None:

@@ -143,6 +143,16 @@ def test_a_run_stopped_part_way_through_an_epoch_resumes_under_torchrun(worlds, 
         np.testing.assert_allclose(seen["minibatch-resumed-W"], expected, rtol=1e-10, atol=0)
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_a_signal_stops_every_rank_after_the_same_group_and_the_run_resumes(worlds, size):
+    """One rank signalled: every rank stops after the first group of the epoch (where all
+    of them know of it), not at the epoch's end, and a resume ends at the weights of the
+    uninterrupted run (its own world: bit for bit)."""
+    for seen in worlds[size]:
+        assert seen["minibatch-signalled-position"].tolist() == [1, 0]
+        assert np.array_equal(seen["minibatch-signalled-W"], seen["minibatch-det-W"])
+
+
 @pytest.mark.parametrize("size", SIZES[1:])
 def test_each_rank_reads_only_its_own_groups(worlds, size):
     groups = -(-worker.ROWS // worker.GROUP_ROWS)

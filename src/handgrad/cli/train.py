@@ -22,6 +22,8 @@ from handgrad.runs.painter import Painter
 # Only what building the parser needs is imported above: `handgrad train --help` must not
 # wait seconds for torch. The run imports the rest when it starts.
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from handgrad.data.sources import Source
     from handgrad.runs.rundir import RunDirectory
     from handgrad.training import Trainer
@@ -164,8 +166,12 @@ def execute(run_dir: RunDirectory | None, trainer: Trainer, args, painter, logge
 
     def chunk_hook(t: Trainer) -> bool:
         # Streamed data: an epoch may take minutes, so a signal stops it at the next chunk
-        # and a checkpoint falls due within it, both with the position (trainer.py).
-        if stop["signal"] is None and time.monotonic() - last["time"] > CHECKPOINT_SECONDS:
+        # (under torchrun, the next group, once every rank knows of it) and a checkpoint
+        # falls due within it, both with the position (trainer.py).
+        if t.reducer is not None:
+            stop["signal"] = t.reducer.stop_agreed or None
+        due = time.monotonic() - last["time"] > CHECKPOINT_SECONDS
+        if stop["signal"] is None and due and run_dir is not None:
             last["logged"] = save_progress(run_dir, t, last["logged"])
             last["time"] = time.monotonic()
         return stop["signal"] is not None
@@ -196,6 +202,8 @@ def where(epoch: int, position) -> str:
     if position is None:
         return f"after epoch {epoch}"
     groups, chunks = position[:2]
+    if chunks == 0:  # a group's end (torchrun stops between groups)
+        return f"after group {groups} of epoch {epoch + 1}"
     return f"at chunk {chunks} of group {groups + 1} of epoch {epoch + 1}"
 
 
@@ -220,7 +228,7 @@ def _finish(run_dir, trainer: Trainer, painter, quiet: bool, diverged, stop, log
         print(
             f"handgrad train: stopped {where(trainer.epoch, trainer.position)} by "
             f"{signal.Signals(stop['signal']).name}; checkpoint saved. "
-            f"Continue with: handgrad train --resume {run_dir.path}",
+            f"Continue with: {_resume_command(trainer, run_dir.path)}",
             file=sys.stderr,
         )
         return 128 + stop["signal"]
@@ -238,3 +246,10 @@ def _finish(run_dir, trainer: Trainer, painter, quiet: bool, diverged, stop, log
     else:
         print(run_dir.path)
     return 0
+
+
+def _resume_command(trainer: Trainer, run: Path) -> str:
+    """The command that resumes this run: a torchrun job resumes under torchrun."""
+    if trainer.data.fingerprint().startswith("groups:"):  # distributed.sharded's
+        return f"torchrun --nproc-per-node N -m handgrad train --resume {run} (any N, 1 too)"
+    return f"handgrad train --resume {run}"

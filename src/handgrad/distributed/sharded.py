@@ -177,11 +177,16 @@ class Passes:
             _, grad_W, grad_b = self.full_batch(path, train, W, b)
             trainer._step(grad_W, grad_b)
             return gradient_norm(grad_W, grad_b)
-        # A checkpoint saved part way through an epoch (in one process: no chunk hook
-        # runs here) resumes where it stopped, as Trainer._train_epoch does.
+        # A checkpoint saved part way through an epoch resumes where it stopped, as
+        # Trainer._train_epoch does; the chunk hook runs after each group, where every
+        # rank knows the same (the signal agreed at the last all-reduce).
         start, norm = trainer.resume_position()
         grads = None
-        for grads in self.steps(trainer, start):
+
+        def done(at) -> bool:
+            return trainer.chunk_done(at, grads, norm)
+
+        for grads in self.steps(trainer, start, done):
             trainer._minibatch_step(*grads)
         return gradient_norm(*grads) if grads else norm
 
@@ -209,11 +214,12 @@ class Passes:
         grad = torch.from_numpy(total[1:-1] / count).to(W.dtype).to(W.device)
         return total[0] / count, grad[: n * p].reshape(n, p), grad[n * p :]
 
-    def steps(self, trainer, start=(0, 0)):
+    def steps(self, trainer, start=(0, 0), done=None):
         """The epoch's mini-batch gradients, as ``passes.batches`` cuts the batches: the
         rank that owns a batch's group computes its gradient, one all-reduce hands it to
         every rank (with whether it was the group's last), and every rank steps alike.
-        ``start`` = (i, k) skips the first k chunks of the i-th group and all before."""
+        ``start`` = (i, k) skips the first k chunks of the i-th group and all before;
+        ``done((i + 1, 0))``, if given, runs after group i, and True stops the epoch."""
         config, split, path = trainer.config, trainer.data.train, trainer.path
         W, b = trainer.W, trainer.b
         n, p = W.shape
@@ -245,6 +251,8 @@ class Passes:
                     yield grad[: n * p].reshape(n, p), grad[n * p :]
                 if total[-1]:
                     break
+            if done is not None and done((i + 1, 0)):
+                return
 
     def max_row_norm2(self, split, whitening=None) -> float:
         """``passes.max_row_norm2`` over every rank's groups: each its own maximum."""

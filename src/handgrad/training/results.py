@@ -72,11 +72,15 @@ def final_metrics(trainer: Trainer) -> dict:
     out, per_target = {}, [{"name": name} for name in data.target_names]
     sses, rounding = final_sse(trainer)
     if rounding > FINAL_RTOL:
-        how = "an SSE of 0" if np.isinf(rounding) else f"{rounding:.1e} of an SSE"
+        why = (
+            "the statistics give an SSE of 0, whose rounding they cannot bound (an exact fit)"
+            if np.isinf(rounding)
+            else f"from the statistics alone their rounding could reach {rounding:.1e} of "
+            f"an SSE (more than {FINAL_RTOL:g}), as near an exact fit or with large "
+            "weights that cancel"
+        )
         warnings.warn(
-            "the final metrics were measured by a pass over the rows: from the statistics "
-            f"alone their rounding could reach {how} (more than {FINAL_RTOL:g}), as near "
-            "an exact fit or with large weights that cancel.",
+            f"the final metrics were measured by a pass over the rows: {why}.",
             DataWarning,
             stacklevel=3,  # the caller of Trainer.metrics
         )
@@ -94,7 +98,8 @@ def final_metrics(trainer: Trainer) -> dict:
     out["gap_to_optimum"] = convergence.relative_gap(out["train_mse"], optimum, trainer.baseline)
     out["converged"] = convergence.converged(out["gap_to_optimum"])
     out["final_metrics_from"] = "statistics" if rounding <= FINAL_RTOL else "rows"
-    out["statistics_rounding"] = rounding
+    # Relative to the smallest SSE; None (JSON has no infinity) when an SSE was 0.
+    out["statistics_rounding"] = None if np.isinf(rounding) else rounding
     out["optimum_unique"] = trainer.reference.unique
     out["condition_number"] = trainer.reference.condition_number
     out["epochs"] = trainer.epoch

@@ -249,12 +249,7 @@ class Trainer:
         grads = None
 
         def done(at) -> bool:  # after a chunk: the hook may checkpoint here, or stop
-            if self.chunk_hook is None:
-                return False
-            self.position = (*at, gradient_norm(*grads) if grads else norm)
-            stop = self.chunk_hook(self)
-            self.position = self.position if stop else None
-            return stop
+            return self.chunk_done(at, grads, norm)
 
         with pass_threads(blas=False):  # small products: one thread (data/stream.py)
             for X, Y in self._batches(train, start, done):
@@ -262,6 +257,16 @@ class Trainer:
                 self._minibatch_step(grad_W, grad_b)
                 grads = grad_W, grad_b
         return gradient_norm(*grads) if grads else norm
+
+    def chunk_done(self, at: tuple[int, int], grads, norm: float) -> bool:
+        """After a chunk (under torchrun, a group) of a mini-batch epoch, at position
+        ``at``: the chunk hook may checkpoint here, or stop the epoch (True)."""
+        if self.chunk_hook is None:
+            return False
+        self.position = (*at, gradient_norm(*grads) if grads else norm)
+        stop = self.chunk_hook(self)
+        self.position = self.position if stop else None
+        return stop
 
     def _minibatch_step(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> None:
         """A mini-batch step, then the iterate average's update (``averaging.py``)."""
