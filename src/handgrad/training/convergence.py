@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 
+from handgrad.training.precondition import AUTO_KAPPA
+
 
 class NotConvergedWarning(UserWarning):
     """A run ended farther than ``CONVERGED_GAP`` from the optimum."""
@@ -86,8 +88,8 @@ def advice(metrics: dict, trainer, names: dict[str, str] = CLI_NAMES) -> str:
             f"leave {names['optimizer']} at its default (heavy ball needs about √κ epochs, "
             f"κ = {trainer.reference.condition_number:.3g})"
         )
-    if not trainer.full_batch and trainer.whitening is None:
-        kappa = trainer.reference.condition_number
+    kappa = trainer.reference.condition_number
+    if not trainer.full_batch and trainer.whitening is None and kappa > AUTO_KAPPA:
         hints.append(f"{names['precondition']} (κ = {kappa:.3g})")
     if not trainer.full_batch:
         hints.append(f"a larger {names['batch_size']}")
