@@ -3,7 +3,8 @@
 ``python -m benchmarks.merge RUN.json fig7`` replaces the rows of figure 7 in
 ``benchmarks/results/latest.json`` with those of RUN.json (written by
 ``python -m benchmarks.run --only fig7``), drops the figure from ``quick_for``, and
-records under ``merged`` where the rows came from: the date, the load and the command.
+records under ``merged`` where the rows came from: the figure, the date, the load, the
+threads and the seconds it took.
 The README's table (``benchmarks.readme``) names every merged figure with its own date,
 so a row never claims the machine and the hour of the run it was merged into.
 """
@@ -21,6 +22,11 @@ from benchmarks.run import DEFAULT_OUT
 def _number(name: str) -> str:
     """fig7 -> "7", the first word of a result's ``figure``."""
     return name.removeprefix("fig")
+
+
+def _of(failure: str, number: str, name: str) -> bool:
+    """Whether a failure line of ``benchmarks.run`` is about figure ``number``."""
+    return failure.startswith(f"[{number} ") or name in failure.split(" ", 1)[0]
 
 
 def merge(into: dict, run: dict, name: str) -> dict:
@@ -47,7 +53,10 @@ def merge(into: dict, run: dict, name: str) -> dict:
     return into | {
         "results": kept[:at] + rows + kept[at:],
         "quick_for": [q for q in into.get("quick_for", []) if q != name],
-        "failures": (into.get("failures") or []) + (run.get("failures") or []),
+        # The replaced figure's failures go with its rows ("[7 convergence] ..." or
+        # "...fig7_convergence raised ...").
+        "failures": [f for f in into.get("failures") or [] if not _of(f, number, name)]
+        + (run.get("failures") or []),
         "merged": merged,
     }
 

@@ -40,7 +40,8 @@ def render(payload: dict) -> str:
             f" Figure {m['figure']}'s rows come from a run of that figure alone "
             f"(python -m benchmarks.run --only fig{m['figure']}, merged by "
             f"python -m benchmarks.merge) on {m['date'][:10]}, 1-minute load "
-            f"{m['load_average_1min']:.1f} at its start."
+            + (f"{m['load_average_1min']:.1f}" if m["load_average_1min"] is not None else "n/a")
+            + " at its start."
             for m in payload.get("merged", [])
         )
         + " Medians of interleaved rounds, (min–max); *loaded*: the load average "

@@ -155,3 +155,43 @@ def test_a_batch_of_every_row_says_it_is_full_batch(recwarn):
     GDRegressor(batch_size=5000, max_epochs=3).fit(data.X, data.Y)
     messages = [str(w.message) for w in recwarn if w.category is UserWarning]
     assert any("batch_size=5000 is at least the 20 training rows" in m for m in messages)
+
+
+def test_partial_fit_after_a_whitened_fit_goes_on_in_its_coordinates(cancer):
+    from handgrad import GDRegressor
+
+    model = GDRegressor(batch_size=32, precondition="whiten", random_state=0)
+    model.fit(cancer.X, cancer.Y[:, 0])
+    before = model.score(cancer.X, cancer.Y[:, 0])
+    # It used to load fit's V into coordinates built from these 100 rows: diverged.
+    model.partial_fit(cancer.X[:100], cancer.Y[:100, 0])
+    assert model._trainer.whitening is not None
+    assert model.score(cancer.X, cancer.Y[:, 0]) == pytest.approx(before, abs=1e-3)
+
+
+def test_resume_takes_the_checkpoints_basis_not_a_recomputed_one(cancer):
+    settings = dict(batch_size=32, optimizer="sgd", momentum=0.9, max_epochs=20, tol=0.0)
+    whole = trainer(cancer, **settings).fit()
+    first = trainer(cancer, **settings).fit(max_epochs=7)
+    second = trainer(cancer, **settings)
+    # As if the statistics had differed in their last bits (other ranks): a rotated
+    # basis. The checkpoint's maps must win, or V means something else.
+    Q, _ = torch.linalg.qr(torch.randn(second.whitening.rank, second.whitening.rank))
+    second.whitening.M = second.whitening.M @ Q.to(second.whitening.M)
+    second.load_state(first.state())
+    second.fit()
+    assert torch.equal(second.W, whole.W) and torch.equal(second.b, whole.b)
+
+
+def test_a_column_far_from_zero_keeps_its_rank_unstandardised():
+    # x = 1e8 ± 1 beside the column of ones: uncentred, their scaled Gram matrix is
+    # singular to rounding and the whitening dropped the slope (gap 388).
+    rng = np.random.default_rng(0)
+    x = 1e8 + rng.standard_normal((400, 1))
+    X = np.hstack([x, rng.standard_normal((400, 1))])
+    Y = 2.0 * (x - 1e8) + X[:, 1:] + 0.1 * rng.standard_normal((400, 1))
+    data = Dataset(X=X, Y=Y, feature_names=("big", "z"), target_names=("y",), name="far")
+    run = trainer(data, batch_size=32, standardize=False, precondition="whiten", dtype="float64")
+    assert run.whitening.rank == run.reference.rank == 3
+    run.fit()
+    assert run.metrics()["gap_to_optimum"] < 1e-3

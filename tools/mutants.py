@@ -319,7 +319,7 @@ MUTANTS = [
         ["tests/test_precondition.py", "-k", "iterate_mean"],
         edits=[
             (
-                "W.to(torch.float64, copy=True), b.to(torch.float64, copy=True)",
+                "W.to(wide, copy=True), b.to(wide, copy=True)",
                 "W.clone(), b.clone()",
             )
         ],

@@ -73,7 +73,7 @@ class TrainConfig:
     # about lr whatever the targets' units); metrics stay in the targets' units.
     standardize_targets: bool | None = None
     # "auto" whitens the features of a mini-batch run whose Hessian is ill-conditioned
-    # (κ > 100): its steps then see the same curvature in every direction, where the
+    # (κ > 1000): its steps then see the same curvature in every direction, where the
     # noise of small batches and a slowest direction κ times slower than the fastest
     # would otherwise keep it from the optimum (training/precondition.py). "whiten"
     # always does, "none" never: the plain update on the standardised features.

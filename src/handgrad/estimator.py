@@ -106,8 +106,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "whiten" takes the steps in coordinates where the features are uncorrelated
         (from the training rows' second moments), so that an ill-conditioned problem
         converges as fast as a well-conditioned one; "auto" does so for mini-batch fits
-        whose condition number exceeds 100; "none" never. ``partial_fit`` never whitens:
-        each call's batch would bring coordinates of its own.
+        whose condition number exceeds 1000; "none" never. ``partial_fit`` goes on in the
+        coordinates of the ``fit`` before it, and without one never whitens: each call's
+        batch would bring coordinates of its own.
     device : {"cpu", "auto", "cuda", "mps"}, default="cpu"
         Where the tensors live. "cpu": the estimator's fits are usually small and many
         (cross-validation, grid searches), where a GPU's launch and copy costs dominate.
@@ -376,11 +377,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         old = self._trainer
         x_scaler = old.data.x_scaler
         config = old.config.replace(early_stopping=False, val_fraction=0.0)
+        if old.whitening is None:  # the state is of plain steps: stay plain
+            config = config.replace(precondition="none")
         X_train_units = x_scaler.transform(torch.from_numpy(X)).numpy()
         # Already standardised: prepare must not fit a scaler of its own.
         prepared = prepare(self._dataset(X_train_units, Y), config.replace(standardize=False))
         prepared.x_scaler = x_scaler  # the scaler that was in fact applied
-        trainer = Trainer(prepared, config)
+        # A whitened fit goes on in its own coordinates: V and the optimizer's state mean
+        # something only there (training/precondition.py).
+        trainer = Trainer(prepared, config, whitening=old.whitening)
         trainer.load_state(old.state())
         return trainer
 

@@ -196,7 +196,7 @@ def add_options(p) -> None:
         default="auto",
         help="'whiten': step in coordinates where the features are uncorrelated, so an "
         "ill-conditioned problem converges like a well-conditioned one; 'auto' whitens "
-        "mini-batch runs whose condition number exceeds 100 (default: %(default)s)",
+        "mini-batch runs whose condition number exceeds 1000 (default: %(default)s)",
     )
     split.add_argument(
         "--device",

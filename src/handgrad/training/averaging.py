@@ -30,7 +30,8 @@ class IterateAverage:
     def __init__(self, W: torch.Tensor, b: torch.Tensor, enabled: bool) -> None:
         self.enabled = enabled
         self.W, self.b = W.clone(), b.clone()  # the mean in the run's dtype, for the model
-        self._sums = [W.to(torch.float64, copy=True), b.to(torch.float64, copy=True)]
+        wide = W.dtype if W.device.type == "mps" else torch.float64  # MPS has no float64
+        self._sums = [W.to(wide, copy=True), b.to(wide, copy=True)]
         self._iterates = [torch.empty_like(mean) for mean in self._sums]  # cast buffers
         self.count = 0
 

@@ -14,12 +14,18 @@ moments pass gathered anyway, for the cost of two (n+1)-sized products per step.
 The mathematics
 ---------------
 θ = [W; bᵀ] (n+1, p), X̃ = [X, 1] (q, n+1), S = X̃ᵀX̃, and the Hessian of the loss is
-H = (2/q)·S for every output column. With D = diag(S)^{1/2} and the eigendecomposition
-D⁻¹SD⁻¹/q = QΛQᵀ (unit-diagonal, so its conditioning is that of the columns' collinearity
-alone, not of their units), keep the r eigenvalues above the reference's rank tolerance
-and let
+H = (2/q)·S for every output column. In centred terms S/q = [[Σ + x̄x̄ᵀ, x̄], [x̄ᵀ, 1]], Σ the
+covariance C/q of the training rows. With D = diag(Σ)^{1/2} and the eigendecomposition
+D⁻¹ΣD⁻¹ = QΛQᵀ (a correlation matrix: its conditioning is that of the columns'
+collinearity alone, not of their units or their distance from zero), keep the r
+eigenvalues the reference keeps (``reference.py``: the same rank, by the same rule), let
+A = D⁻¹ Q_r Λ_r^{-1/2} (n, r), so that AᵀΣA = I_r, and
 
-    M = D⁻¹ Q_r Λ_r^{-1/2}   (n+1, r),   so that   Mᵀ S M / q = I_r.
+    M = [[A, 0], [−x̄ᵀA, 1]]   (n+1, r+1),   so that   Mᵀ S M / q = I_{r+1}
+
+(S/q·M = [[ΣA, x̄], [0, 1]], and Mᵀ times that is [[AᵀΣA, 0], [0, 1]]). The intercept's
+coordinate is the prediction at the mean row, b + x̄ᵀW: centring is what keeps a column at
+1e8 ± 1 from looking collinear with the column of ones.
 
 Write θ = M V, V (r, p). Then the loss as a function of V has
 
@@ -31,8 +37,11 @@ largest of these bounds a batch-1 rate, as ‖x̃ᵢ‖² does unwhitened (``sch
 Back in θ, a step of V is θ ← θ − lr·MMᵀg = θ − lr·(S/q)⁺g: descent preconditioned by
 the inverse of the rows' second moments. The optimizer's state (momentum, Adam's
 moments) lives in V; θ = MV after every step. To start from given weights (a restart
-from the best ones), V = M⁺θ = Λ_r^{1/2}Q_rᵀDθ, exact for θ in the range of S, where
-every iterate stays.
+from the best ones), V = M⁺θ with M⁺ = [[Λ_r^{1/2}Q_rᵀD, 0], [x̄ᵀ, 1]] (M⁺M = I), exact for
+θ in the range of M, where every iterate stays. M is saved with a checkpoint and taken
+from it on resume: an eigendecomposition recomputed from statistics that differ in
+their last bits (other ranks, another order) may rotate a degenerate eigenspace, and V
+and the optimizer's state mean something only in the basis they were built in.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from handgrad.errors import UserError
 from handgrad.training.reference import RANK_RTOL, Reference
 from handgrad.training.statistics import Statistics
 
@@ -81,18 +91,40 @@ class Whitening:
     """
 
     def __init__(self, stats: Statistics, dtype: torch.dtype, device: torch.device) -> None:
-        S = stats.S.numpy() / stats.q  # (n+1, n+1)
-        d = np.sqrt(np.diagonal(S))
-        d = np.where(d > 0, d, 1.0)  # a constant-zero column: no direction to keep
-        values, vectors = np.linalg.eigh(S / d[:, None] / d[None, :])
-        keep = values > RANK_RTOL * len(d) * values[-1]
+        c = stats.centred
+        n = c.C.shape[0]
+        d = np.sqrt(np.diagonal(c.C) / stats.q)
+        d = np.where(d > 0, d, 1.0)  # a constant column: no direction to keep
+        values, vectors = np.linalg.eigh(c.C / stats.q / d[:, None] / d[None, :])
+        keep = values > RANK_RTOL * n * values[-1]  # the reference's rule
         Q, lam = vectors[:, keep], values[keep]
-        M = (Q / d[:, None]) / np.sqrt(lam)  # (n+1, r)
-        M_pinv = (Q * d[:, None]).T * np.sqrt(lam)[:, None]  # (r, n+1)
-        self.rank = int(keep.sum())
-        self.M = torch.from_numpy(M).to(dtype=dtype, device=device)
+        r = int(keep.sum())
+        M = np.zeros((n + 1, r + 1))
+        M[:n, :r] = (Q / d[:, None]) / np.sqrt(lam)  # A (n, r)
+        M[n, :r] = -c.mean_x @ M[:n, :r]
+        M[n, r] = 1.0
+        M_pinv = np.zeros((r + 1, n + 1))
+        M_pinv[:r, :n] = (Q * d[:, None]).T * np.sqrt(lam)[:, None]  # A⁺ (r, n)
+        M_pinv[r, :n], M_pinv[r, n] = c.mean_x, 1.0
+        self.rank = r + 1
+        self._set(torch.from_numpy(M), torch.from_numpy(M_pinv), dtype, device)
+
+    def _set(self, M: torch.Tensor, M_pinv: torch.Tensor, dtype, device) -> None:
+        self.M = M.to(dtype=dtype, device=device).contiguous()
         self.M_T = self.M.T.contiguous()
-        self.M_pinv = torch.from_numpy(np.ascontiguousarray(M_pinv)).to(dtype=dtype, device=device)
+        self.M_pinv = M_pinv.to(dtype=dtype, device=device).contiguous()
+
+    def state_dict(self) -> dict:
+        return {"M": self.M.cpu().clone(), "M_pinv": self.M_pinv.cpu().clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take the maps a checkpoint was taken with (see the module doc)."""
+        if tuple(state["M"].shape) != tuple(self.M.shape):
+            raise UserError(
+                "this checkpoint's whitened coordinates have another rank than the data's "
+                "now; the data changed in a way its fingerprint missed. Start a new run."
+            )
+        self._set(state["M"], state["M_pinv"], self.M.dtype, self.M.device)
 
     def coordinates(self, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """V = M⁺θ of the weights (W, b), θ = [W; bᵀ]: (r, n+1) @ (n+1, p) -> (r, p)."""

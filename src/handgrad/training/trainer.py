@@ -81,6 +81,7 @@ class TrainState:
     # last step's gradient norm), in the epoch's order (passes.batches); None between epochs.
     position: tuple | None = None
     coordinates: torch.Tensor | None = None  # V of a whitened run (precondition.py)
+    whitening: dict | None = None  # its maps M and M⁺, in whose basis V lives
 
 
 class Trainer:
@@ -95,9 +96,12 @@ class Trainer:
     reducer : handgrad.distributed.Reducer, optional
         Under torchrun: each rank passes over its own chunks, and the partial sums meet
         in one all-reduce per pass or step (``distributed/sharded.py``).
+    whitening : Whitening, optional
+        Step in these coordinates, whatever ``config.precondition`` says: those of an
+        earlier trainer whose state this one continues (``GDRegressor.partial_fit``).
     """
 
-    def __init__(self, data: Prepared, config: TrainConfig, reducer=None) -> None:
+    def __init__(self, data: Prepared, config: TrainConfig, reducer=None, whitening=None) -> None:
         self.data, self.config, self.reducer = data, config, reducer
         train = data.train
         n, p = len(data.feature_names), len(data.target_names)
@@ -122,7 +126,11 @@ class Trainer:
         whiten, self.precondition_note = precondition.choose(
             config, self.reference, self.full_batch, n
         )
-        self.whitening = Whitening(self.stats, data.dtype, data.device) if whiten else None
+        if whitening is not None:
+            whiten, self.precondition_note = True, "whitened features (the fit's coordinates)"
+        elif whiten:
+            whitening = Whitening(self.stats, data.dtype, data.device)
+        self.whitening = whitening
         # Only a mini-batch plan needs the largest row norm: one pass over the rows.
         max_row_norm2 = 0.0
         if not self.full_batch:
@@ -188,6 +196,7 @@ class Trainer:
             average=self.average.state_dict(),
             position=self.position,
             coordinates=None if self.V is None else self.V.clone(),
+            whitening=None if self.whitening is None else self.whitening.state_dict(),
         )
 
     def load_state(self, state: TrainState) -> None:
@@ -205,6 +214,8 @@ class Trainer:
         self.history = {key: list(state.history.get(key, [])) for key in HISTORY_KEYS}
         self.position = state.position
         if self.V is not None:
+            if state.whitening is not None:  # V and the optimizer's state live in its basis
+                self.whitening.load_state_dict(state.whitening)
             with torch.no_grad():
                 saved = state.coordinates
                 self.V.copy_(self.whitening.coordinates(self.W, self.b) if saved is None else saved)
