@@ -27,12 +27,12 @@ A = D⁻¹ Q_r Λ_r^{-1/2} (n, r), so that AᵀΣA = I_r, and
 coordinate is the prediction at the mean row, b + x̄ᵀW: centring is what keeps a column at
 1e8 ± 1 from looking collinear with the column of ones.
 
-Write θ = M V, V (r, p). Then the loss as a function of V has
+Write θ = M V, V (r+1, p). Then the loss as a function of V has
 
-    ∂C/∂V = Mᵀ ∂C/∂θ           # (r, n+1) @ (n+1, p) -> (r, p)
+    ∂C/∂V = Mᵀ ∂C/∂θ           # (r+1, n+1) @ (n+1, p) -> (r+1, p)
     ∂²C/∂V² = (2/q) MᵀSM = 2I   # κ = 1: L = μ = 2,
 
-and a row's own curvature is 2‖Mᵀx̃ᵢ‖² = 2q·hᵢᵢ (hᵢᵢ its leverage; the mean is 2r): the
+and a row's own curvature is 2‖Mᵀx̃ᵢ‖² = 2q·hᵢᵢ (hᵢᵢ its leverage; the mean is 2(r+1)): the
 largest of these bounds a batch-1 rate, as ‖x̃ᵢ‖² does unwhitened (``schedule.py``).
 Back in θ, a step of V is θ ← θ − lr·MMᵀg = θ − lr·(S/q)⁺g: descent preconditioned by
 the inverse of the rows' second moments. The optimizer's state (momentum, Adam's
@@ -127,21 +127,21 @@ class Whitening:
         self._set(state["M"], state["M_pinv"], self.M.dtype, self.M.device)
 
     def coordinates(self, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """V = M⁺θ of the weights (W, b), θ = [W; bᵀ]: (r, n+1) @ (n+1, p) -> (r, p)."""
+        """V = M⁺θ of the weights (W, b), θ = [W; bᵀ]: (r+1, n+1) @ (n+1, p) -> (r+1, p)."""
         return self.M_pinv[:, :-1] @ W + self.M_pinv[:, -1:] * b
 
     def gradient(self, grad_W: torch.Tensor, grad_b: torch.Tensor) -> torch.Tensor:
-        """∂C/∂V = Mᵀ ∂C/∂θ: (r, n+1) @ (n+1, p) -> (r, p)."""
+        """∂C/∂V = Mᵀ ∂C/∂θ: (r+1, n+1) @ (n+1, p) -> (r+1, p)."""
         return torch.addmm(self.M_T[:, -1:] * grad_b, self.M_T[:, :-1], grad_W)
 
     @torch.no_grad()
     def weights_into(self, V: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> None:
-        """W, b ← θ = MV, in place: (n+1, r) @ (r, p) -> (n+1, p)."""
+        """W, b ← θ = MV, in place: (n+1, r+1) @ (r+1, p) -> (n+1, p)."""
         torch.mm(self.M[:-1], V, out=W)
         torch.mv(V.T, self.M[-1], out=b)
 
     def max_row_norm2(self, X: torch.Tensor) -> float:
         """max ‖Mᵀx̃ᵢ‖² over the rows of a chunk X (rows, n), x̃ = [x, 1], in float64."""
         M = self.M.double()
-        Z = torch.addmm(M[-1:], X.double(), M[:-1])  # (rows, n) @ (n, r) + 1·M[-1] -> (rows, r)
+        Z = torch.addmm(M[-1:], X.double(), M[:-1])  # (rows, n) @ (n, r+1) + M[-1] -> (rows, r+1)
         return float((Z * Z).sum(dim=1).max())
