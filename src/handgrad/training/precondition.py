@@ -65,10 +65,9 @@ AUTO_MAX_COLUMNS = 512
 def choose(config, reference: Reference, full_batch: bool, n: int) -> tuple[bool, str]:
     """Whether this run whitens (``config.precondition``), and why, for the summary."""
     kappa = reference.condition_number
-    if config.precondition == "none":
-        return False, ""
-    if config.precondition == "whiten":
-        return True, f"whitened features (κ {kappa:.2g} -> 1)"
+    whitened = (True, f"whitened features (κ {kappa:.2g} -> 1)")
+    if config.precondition != "auto":
+        return whitened if config.precondition == "whiten" else (False, "")
     if full_batch or kappa <= AUTO_KAPPA:
         return False, ""
     if n + 1 > AUTO_MAX_COLUMNS:
@@ -76,7 +75,7 @@ def choose(config, reference: Reference, full_batch: bool, n: int) -> tuple[bool
             f"not whitened: {n} features is more than auto whitens ({AUTO_MAX_COLUMNS - 1}); "
             "--precondition whiten would, at a cost per step"
         )
-    return True, f"whitened features (κ {kappa:.2g} -> 1)"
+    return whitened
 
 
 class Whitening:
