@@ -6,7 +6,6 @@ import io
 import re
 
 import numpy as np
-import pandas as pd
 
 from handgrad.data import cells
 from handgrad.data.cells import Table
@@ -32,6 +31,8 @@ def read_text(data: bytes, source: str, suffix: str) -> Table:
     All cells are read as text (pandas' C parser, ``dtype=str``) so that ``cells.from_text``
     can tell missing values, text and overflow apart and quote the offending cell.
     """
+    import pandas as pd  # not at the top: a streamed numeric file never needs pandas
+
     message = not_text(data, source)
     if message:
         raise UserError(message)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from handgrad.data.splitting import TEST, VAL, RowSplit
-from handgrad.data.stream import checked_chunk, pass_threads
+from handgrad.data.stream import FLOAT32_MAX, checked_chunk, pass_threads
 
 # Bytes of A = [X − s, Y − s, 1] per block: one reused float64 buffer this size, however
 # large a chunk is. Data in memory is one chunk; a buffer of all its rows cost a fresh
@@ -127,9 +127,8 @@ def moments_pass(source, split: RowSplit, dtype: str = "float64") -> list[Moment
                 shift = np.concatenate([chunk.X[0], chunk.Y[0]]).astype(np.float64)
                 shift[~np.isfinite(shift)] = 0.0  # a bad first cell is reported below
             # A missing or infinite cell makes its column's sum NaN or infinite: the
-            # cell-by-cell check (which names it) runs only then, or for float32's range.
-            wide = chunk.X.dtype == np.float64 or chunk.Y.dtype == np.float64
-            if dtype == "float32" and wide:
+            # cell-by-cell check (which names it) runs only then, or beyond float32's range.
+            if dtype == "float32" and _beyond_float32(chunk):
                 checked_chunk(source, chunk, dtype)
             for start in range(0, chunk.rows, step):
                 X, Y = chunk.X[start : start + step], chunk.Y[start : start + step]
@@ -138,6 +137,15 @@ def moments_pass(source, split: RowSplit, dtype: str = "float64") -> list[Moment
                 ):
                     checked_chunk(source, chunk, dtype)
     return result
+
+
+def _beyond_float32(chunk) -> bool:
+    """Whether a float64 chunk holds a value beyond float32's range: two reductions per
+    array, no temporary (NaN compares false: the sums catch it)."""
+    return any(
+        M.dtype == np.float64 and M.size and max(M.max(), -M.min()) > FLOAT32_MAX
+        for M in (chunk.X, chunk.Y)
+    )
 
 
 def _block(result, buffer, X, Y, shift, labels) -> bool:
