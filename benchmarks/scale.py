@@ -7,14 +7,17 @@ Parquet file of the same rows (row groups of 1M rows), then measures, each in a 
 subprocess so that its peak resident set (``VmHWM``) is its own:
 
 - ``raw``: one sequential read of the file's bytes (8 MiB ``readinto``), the peer;
+- ``numpy``: the plain streamed normal-equations pass of the issue's anchor (float64
+  [X, Y, 1]ᵀ[X, Y, 1], one BLAS thread, nothing else): the arithmetic floor of a pass;
 - ``pass``: ``prepare()``, the one moments pass that gives the standardisers and every
   split's statistics (all the ``stats`` path needs);
 - ``stats``: ``handgrad train`` end to end (pass, descent, the metrics' passes, figures);
 - ``minibatch``: ``handgrad train --batch-size 4096 --epochs 1``: one streamed epoch.
 
 At sizes up to ``CSV_MAX_GB`` it also writes the rows as CSV (about 2.5 times the bytes)
-and measures ``raw``, the ``pass`` and ``pandas``: ``pandas.read_csv`` of the file, the
-peer of the CSV goal (the pass, which also counts the rows first, at least as fast).
+and measures ``raw``, the ``pass``, ``pandas``: ``pandas.read_csv`` of the file, the
+peer of the CSV goal (the pass, which also counts the rows first, at least as fast), and
+``arrow``: pyarrow's streaming parse alone, with the pass's own reader and options.
 
 Before the measured part each child imports what a run imports (torch, pyarrow,
 scikit-learn, matplotlib: about 450 MB resident on their own), then resets ``VmHWM``;
@@ -115,6 +118,18 @@ def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
             with open(name, "rb", buffering=0) as stream:
                 while stream.readinto(buffer):
                     pass
+    elif kind == "numpy":
+        started = time.perf_counter()
+        _normal_equations(fmt, files)
+    elif kind == "arrow":  # the parse alone, by the reader and options the pass uses
+        from handgrad.data.csvsource import CsvSource
+
+        source = CsvSource(files[0], ["y0", "y1"])
+        import pyarrow as pa
+
+        started = time.perf_counter()
+        for _ in source._batches(pa.float64()):
+            pass
     elif kind == "pandas":
         import pandas
 
@@ -145,6 +160,36 @@ def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
     return {"seconds": seconds, "bytes": size, "peak_bytes": peak, "imported_bytes": imported}
 
 
+def _normal_equations(fmt: str, files: list[str]) -> np.ndarray:
+    """The plain streamed pass of issue 12's anchor: [X, Y, 1]ᵀ[X, Y, 1] in float64, one
+    BLAS thread, block by block (row groups' batches for Parquet), nothing else: no
+    splits, no checks. The arithmetic floor of any one-pass normal-equations solver."""
+    from threadpoolctl import threadpool_limits
+
+    m = FEATURES + TARGETS
+    gram, A = np.zeros((m + 1, m + 1)), np.ones((1 << 16, m + 1))
+    with threadpool_limits(1, user_api="blas"):
+        if fmt == "npy":
+            X, Y = (np.load(f, mmap_mode="r") for f in files)
+            for start in range(0, len(X), len(A)):
+                rows = len(X[start : start + len(A)])
+                A[:rows, :FEATURES] = X[start : start + rows]
+                A[:rows, FEATURES:m] = Y[start : start + rows]
+                gram += A[:rows].T @ A[:rows]
+        else:
+            import pyarrow.parquet as pq
+
+            handle = pq.ParquetFile(files[0], pre_buffer=False, buffer_size=64 << 10)
+            for batch in handle.iter_batches(batch_size=len(A), use_threads=False):
+                rows = batch.num_rows
+                for j, column in enumerate(batch.columns):
+                    A[:rows, j] = np.frombuffer(
+                        column.buffers()[1], np.float32, rows, column.offset * 4
+                    )
+                gram += A[:rows].T @ A[:rows]
+    return gram
+
+
 def measure(kind: str, fmt: str, paths: dict, out: str) -> dict:
     command = [sys.executable, "-m", "benchmarks.scale", "--child", kind, fmt, json.dumps(paths)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -165,8 +210,9 @@ def run_size(gigabytes: float, parent: str | None) -> list[dict]:
             file=sys.stderr,
         )
         rows = []
-        plan = [(f, k) for f in ("npy", "parquet") for k in ("raw", "pass", "stats", "minibatch")]
-        plan += [("csv", k) for k in ("raw", "pandas", "pass")] if "csv" in paths else []
+        kinds = ("raw", "numpy", "pass", "stats", "minibatch")
+        plan = [(f, k) for f in ("npy", "parquet") for k in kinds]
+        plan += [("csv", k) for k in ("raw", "pandas", "arrow", "pass")] if "csv" in paths else []
         for fmt, kind in plan:
             result = measure(kind, fmt, paths, folder)
             result |= {"size_gb": gigabytes, "format": fmt, "kind": kind}
@@ -198,6 +244,12 @@ def summary(rows: list[dict]) -> list[str]:
         for fmt in ("npy", "parquet"):
             ratio = rate[(fmt, "pass")] / rate[(fmt, "raw")]
             lines.append(f"{size:g} GB {fmt}: pass / raw read rate {ratio:.2f} (goal ≥ 0.7)")
+            floor = by[(size, fmt, "numpy")]["bytes"] / by[(size, fmt, "numpy")]["seconds"]
+            lines.append(
+                f"{size:g} GB {fmt}: plain numpy normal-equations pass / raw read rate "
+                f"{floor / rate[(fmt, 'raw')]:.2f}; handgrad's pass / numpy's "
+                f"{rate[(fmt, 'pass')] / floor:.2f}"
+            )
             peak = max(by[(size, fmt, k)]["peak_bytes"] for k in ("pass", "stats", "minibatch"))
             goal = GOAL_RSS[fmt]
             lines.append(
@@ -209,6 +261,10 @@ def summary(rows: list[dict]) -> list[str]:
         if (size, "csv", "pass") in by:
             ratio = by[(size, "csv", "pandas")]["seconds"] / by[(size, "csv", "pass")]["seconds"]
             lines.append(f"{size:g} GB CSV: pass / pandas.read_csv speed {ratio:.2f} (goal ≥ 1)")
+            parse = by[(size, "csv", "pandas")]["seconds"] / by[(size, "csv", "arrow")]["seconds"]
+            lines.append(
+                f"{size:g} GB CSV: pyarrow's parse alone / pandas.read_csv speed {parse:.2f}"
+            )
     return lines
 
 

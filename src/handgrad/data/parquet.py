@@ -149,7 +149,8 @@ class ParquetSource(Source):
             use_threads=False,
         )
         n = self._n
-        A = np.empty((self.chunk_rows, len(self.columns)), dtype=self._dtype)  # reused
+        # reused; column-major, so that each column of a batch is one contiguous copy
+        A = np.empty((len(self.columns), self.chunk_rows), dtype=self._dtype).T
         filled = 0
         for batch in batches:
             done = 0
