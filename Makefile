@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-scale mutants gpu-check clean
+.PHONY: install demo test lint bench bench-scale bench-spark mutants gpu-check clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -38,6 +38,17 @@ bench: install
 SCALE_SIZES ?= 0.5,2,8
 bench-scale: install
 	$(PYTHON) -m benchmarks.scale --sizes $(SCALE_SIZES)
+
+# Issue 12's anchor: Spark ML's LinearRegression (normal equations, local[2], 4 GB driver)
+# and handgrad train on the same 2M x 50 Parquet file, in the same run. Only this target
+# installs pyspark (the 'spark' extra: 455 MB, needs Java 17 or later on the PATH).
+SPARK_STAMP := $(VENV)/.installed-spark
+$(SPARK_STAMP): $(STAMP)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,spark]'
+	touch $@
+
+bench-spark: $(SPARK_STAMP)
+	$(PYTHON) -m benchmarks.spark
 
 # On a machine with a GPU: the whole suite with the device tests on CUDA, then the GPU
 # figures (benchmarks/gpu.py). Where there is no network, run it from the source tree

@@ -48,8 +48,9 @@ GOAL_RSS = {"npy": 512 << 20, "parquet": 600 << 20}
 CSV_MAX_GB = 0.5  # pandas reads the whole file: at 0.5 GB of float32 rows, about 1.3 GB
 
 
-def _kib(field: str) -> int:
-    with open("/proc/self/status") as f:
+def _kib(field: str, pid: int | str = "self") -> int:
+    """A ``/proc/PID/status`` field in KiB (``VmRSS``, ``VmHWM``); RuntimeError if absent."""
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
@@ -58,10 +59,16 @@ def _kib(field: str) -> int:
 
 def generate(folder: str, gigabytes: float) -> dict:
     """Write X.npy, Y.npy and data.parquet of about ``gigabytes`` GB (as .npy)."""
+    q = int(gigabytes * 1e9 / (4 * (FEATURES + TARGETS)))
+    return write(folder, q, csv=gigabytes <= CSV_MAX_GB)
+
+
+def write(folder: str, q: int, csv: bool) -> dict:
+    """Write ``q`` rows as X.npy, Y.npy, data.parquet (row groups of 1M rows) and, if
+    ``csv``, data.csv: X standard normal, Y = X W + N(0, 1) noise, float32, seed 0."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    q = int(gigabytes * 1e9 / (4 * (FEATURES + TARGETS)))
     paths = {k: os.path.join(folder, f) for k, f in (("X", "X.npy"), ("Y", "Y.npy"))}
     paths["parquet"] = os.path.join(folder, "data.parquet")
     X = np.lib.format.open_memmap(paths["X"], "w+", np.float32, (q, FEATURES))
@@ -72,7 +79,6 @@ def generate(folder: str, gigabytes: float) -> dict:
     schema = pa.schema([(name, pa.float32()) for name in names])
     import pyarrow.csv as pcsv
 
-    csv = gigabytes <= CSV_MAX_GB
     if csv:
         paths["csv"] = os.path.join(folder, "data.csv")
     with (
