@@ -30,6 +30,7 @@ import sys
 
 import torch
 
+from benchmarks.procfs import kib
 from benchmarks.timing import (
     Check,
     Result,
@@ -40,14 +41,6 @@ from benchmarks.timing import (
 )
 
 LEARNING_RATE = 0.01
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def child(path: str, q: int, n: int, p: int) -> dict:
@@ -75,14 +68,14 @@ def child(path: str, q: int, n: int, p: int) -> dict:
             W_t.grad = b_native.grad = None
 
     epoch(torch.zeros(64, n), torch.zeros(64, p))  # kernels and thread pools; W unchanged
-    before = _status_kib("VmRSS")
+    before = kib("VmRSS")
     g = torch.Generator().manual_seed(0)
     X, Y = torch.randn(q, n, generator=g), torch.randn(q, p, generator=g)
     epoch(X, Y)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
     epoch(X, Y)
-    peak = _status_kib("VmHWM")
+    peak = kib("VmHWM")
     data = X.numel() * X.element_size() + Y.numel() * Y.element_size()
     theta = torch.cat([W, b[None]]) if path == "handgrad" else torch.cat([W_t.T, b_native[None]])
     return {

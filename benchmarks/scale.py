@@ -19,9 +19,13 @@ and measures ``raw``, the ``pass``, ``pandas``: ``pandas.read_csv`` of the file,
 peer of the CSV goal (the pass, which also counts the rows first, at least as fast), and
 ``arrow``: pyarrow's streaming parse alone, with the pass's own reader and options.
 
-Before the measured part each child imports what a run imports (torch, pyarrow,
-scikit-learn, matplotlib: about 450 MB resident on their own), then resets ``VmHWM``;
-the peak is reported whole and above that level.
+Before the measured part each child imports what every run imports before it reads a
+row (torch, pyarrow, handgrad's CLI: about 300 MiB resident), then resets ``VmHWM``; the
+peak (what the goals are about) is reported whole and above that level. What a run
+imports later (its reader, say) counts in its peak. A ``handgrad train`` run draws its
+figures in a helper process (``runs/painter.py``, matplotlib): the peak of the summed
+``VmRSS`` of the child and its helper, sampled every 50 ms (``procfs.run_sampled``), is
+reported beside it.
 
 Rates are the file's bytes over seconds. Goals (issue 12): the pass at ≥ 0.7× the raw
 read's rate; Parquet's pass at ≥ 0.5× the ``.npy`` pass; peak RSS ≤ 512 MB (``.npy``)
@@ -35,26 +39,18 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
+from benchmarks.procfs import kib, run_sampled
+
 FEATURES, TARGETS = 50, 2
 BLOCK_ROWS = 1 << 20
 GOAL_RSS = {"npy": 512 << 20, "parquet": 600 << 20}
 CSV_MAX_GB = 0.5  # pandas reads the whole file: at 0.5 GB of float32 rows, about 1.3 GB
-
-
-def _kib(field: str, pid: int | str = "self") -> int:
-    """A ``/proc/PID/status`` field in KiB (``VmRSS``, ``VmHWM``); RuntimeError if absent."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(field)
 
 
 def generate(folder: str, gigabytes: float) -> dict:
@@ -106,15 +102,14 @@ def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
     size = sum(os.path.getsize(f) for f in files)
     data = ["--data", files[0]] + (["--target-file", files[1]] if fmt == "npy" else [])
     data += [] if fmt == "npy" else ["--target", "y0,y1"]
-    if kind != "raw":  # what any run imports, before the measured part
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401
-        import torch._dynamo  # noqa: F401
+    if kind != "raw":  # what every run imports before it reads a row
+        import pyarrow.parquet  # noqa: F401
+        import torch  # noqa: F401
 
         import handgrad.cli.train  # noqa: F401
-    imported = _kib("VmRSS") * 1024
+    if kind == "pandas":
+        import pandas  # noqa: F401
+    imported = kib("VmRSS") * 1024
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # VmHWM := VmRSS: the peak below is the run's, over what it imported
     started = time.perf_counter()
@@ -137,9 +132,6 @@ def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
         for _ in source._batches(pa.float64()):
             pass
     elif kind == "pandas":
-        import pandas
-
-        started = time.perf_counter()
         pandas.read_csv(files[0])
     elif kind == "pass":
         from handgrad.config import TrainConfig, check
@@ -162,7 +154,7 @@ def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
         code = main(["train", *data, "--quiet", "--out", os.path.join(out, kind + fmt), *flags])
         assert code == 0
     seconds = time.perf_counter() - started
-    peak = _kib("VmHWM") * 1024
+    peak = kib("VmHWM") * 1024
     return {"seconds": seconds, "bytes": size, "peak_bytes": peak, "imported_bytes": imported}
 
 
@@ -199,10 +191,12 @@ def _normal_equations(fmt: str, files: list[str]) -> np.ndarray:
 def measure(kind: str, fmt: str, paths: dict, out: str) -> dict:
     command = [sys.executable, "-m", "benchmarks.scale", "--child", kind, fmt, json.dumps(paths)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run(command + ["--dir", out], cwd=root, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} {fmt} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    done = run_sampled(command + ["--dir", out], root)
+    if done["returncode"] != 0:
+        raise RuntimeError(f"{kind} {fmt} failed:\n{done['stderr'][-3000:]}")
+    return json.loads(done["stdout"].strip().splitlines()[-1]) | {
+        "tree_peak_bytes": done["tree_peak_bytes"]  # the child and its figure helper, summed
+    }
 
 
 def run_size(gigabytes: float, parent: str | None) -> list[dict]:
@@ -234,7 +228,8 @@ def _line(r: dict) -> str:
     return (
         f"{r['size_gb']:>4g} GB {r['format']:<8}{r['kind']:<10}{r['seconds']:8.2f} s "
         f"{rate:8.0f} MiB/s   peak RSS {r['peak_bytes'] / 2**20:6.0f} MiB "
-        f"({(r['peak_bytes'] - r['imported_bytes']) / 2**20:.0f} above the imports)"
+        f"({(r['peak_bytes'] - r['imported_bytes']) / 2**20:.0f} above the imports; "
+        f"with any figure helper {r.get('tree_peak_bytes', 0) / 2**20:.0f})"
     )
 
 

@@ -16,7 +16,7 @@ defaults otherwise), then runs, each in a fresh process:
 - ``handgrad-all``: the same with ``--test-fraction 0 --dtype float64``, which fits the
   rows Spark fits, in Spark's precision: its coefficients are the ones compared.
 
-Both sides' ends to end are wall clock from this process, the interpreter's start
+Both sides' end-to-end times are wall clock from this process, the interpreter's start
 included. Memory is the peak of the summed ``VmRSS`` of the process and all its
 descendants (the JVM is a child of Spark's Python; handgrad's figures are drawn by a
 helper process), sampled every 50 ms by a thread of this process; the sum of each
@@ -36,19 +36,17 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
 
-from benchmarks.scale import FEATURES, TARGETS, _kib, write
+from benchmarks.procfs import run_sampled
+from benchmarks.scale import FEATURES, TARGETS, write
 
 ROWS = 2_000_000
 GOAL_SPEED, GOAL_MEMORY = 10.0, 7.0  # handgrad ≥ 10× faster, at under 1/7 of the memory
-SAMPLE_SECONDS = 0.05
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -96,66 +94,15 @@ def spark_child(parquet: str, folder: str) -> dict:
     return {"start_seconds": start_seconds, "fits": fits, **versions}
 
 
-def _tree(root: int) -> list[int]:
-    """``root`` and every live descendant, from the parent pids of ``/proc/*/stat``."""
-    parents = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    # pid (comm) state ppid ...: comm may hold spaces, so split after ')'
-                    parents[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    tree, frontier = [root], [root]
-    while frontier:
-        frontier = [pid for pid, parent in parents.items() if parent in frontier]
-        tree += frontier
-    return tree
-
-
-class TreePeak(threading.Thread):
-    """Samples a process tree every ``SAMPLE_SECONDS``: the peak of its summed ``VmRSS``,
-    and each process's last ``VmHWM``."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.hwm, self.done = pid, 0, {}, threading.Event()
-
-    def sample(self) -> None:
-        total = 0
-        for pid in _tree(self.pid):
-            try:  # a process may end between the listing and the read
-                total += _kib("VmRSS", pid) * 1024
-                self.hwm[pid] = _kib("VmHWM", pid) * 1024
-            except (OSError, RuntimeError):
-                pass
-        self.peak = max(self.peak, total)
-
-    def run(self) -> None:
-        while not self.done.wait(SAMPLE_SECONDS):
-            self.sample()
-
-
 def measure(command: list[str]) -> dict:
     """Run ``command``; its wall seconds, its tree's peak RSS and its output."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    sampler = TreePeak(process.pid)
-    sampler.start()
-    out, err = process.communicate()
-    seconds = time.perf_counter() - started
-    sampler.done.set()
-    sampler.join()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:4])} failed:\n{err.decode()[-3000:]}")
-    return {
-        "seconds": seconds,
-        "peak_bytes": sampler.peak,
-        "hwm_sum_bytes": sum(sampler.hwm.values()),
-        "processes": len(sampler.hwm),
-        "stdout": out.decode()[-2000:],
-    }
+    result = run_sampled(command, ROOT)
+    if result["returncode"] != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} failed:\n{result['stderr'][-3000:]}")
+    result["peak_bytes"] = result.pop("tree_peak_bytes")
+    result["stdout"] = result["stdout"][-2000:]
+    del result["stderr"], result["returncode"]
+    return result
 
 
 def handgrad_coefficients(run: str) -> np.ndarray:
@@ -273,6 +220,11 @@ def main() -> None:
         return
     from benchmarks.timing import machine
 
+    if shutil.which("java") is None:  # before the ~900 MB of files
+        sys.exit(
+            "benchmarks.spark: no java on the PATH, and Spark needs Java 17 or later; "
+            "install one (e.g. apt install openjdk-17-jre-headless) and run it again"
+        )
     result = run(args.dir, args.rows)
     lines = summary(result)
     print("\n".join(lines))

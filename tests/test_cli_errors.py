@@ -97,6 +97,10 @@ def single_row(cwd: Path) -> None:
     (cwd / "one.csv").write_text("a,b,y\n1,2,3\n")
 
 
+def huge_values(cwd: Path) -> None:
+    (cwd / "huge.csv").write_text("a,y\n1,2\n1e200,3\n2,5\n3,4\n")
+
+
 CASES = [
     # flags
     Case("batch size 0", ["train", "--batch-size", "0"], r"argument --batch-size: must be a positive whole number or 'full'; got '0'"),
@@ -120,6 +124,7 @@ CASES = [
     Case("lr-step-size without step", ["train", "--lr-step-size", "10", "--scheduler", "exponential"], r"--lr-step-size 10 has no effect with --scheduler exponential: it needs --scheduler step"),
     Case("early stopping without validation", ["train", "--early-stopping", "--val-fraction", "0"], r"early_stopping needs a validation split"),
     Case("one data row", ["train", "--data", "one.csv", "--target", "y"], r"one.csv has only 1 data row", setup="single_row"),
+    Case("squares overflow float64", ["train", "--data", "huge.csv", "--target", "y", "--dtype", "float64"], r"column 'a' of huge.csv holds 1e\+200 at row 2: float64 sums of its squares overflow \(beyond about 1e\+150 a value\); rescale the column, e.g. divide it by a power of ten", setup="huge_values"),
     # run directories
     Case("run directory exists", ["train", "--out", "empty"], r"run directory empty already exists; handgrad never overwrites a run", setup="empty_dir"),
     Case("resume a missing run", ["train", "--resume", "nowhere"], r"--resume nowhere: no such run directory"),

@@ -90,6 +90,18 @@ def test_rows_are_counted_without_parsing_when_the_file_is_plain(tmp_path, table
         assert CsvSource(path, ["y"], block_bytes=BLOCK).n_rows == 601
 
 
+def test_a_blank_crlf_line_across_two_reads_is_not_counted(tmp_path):
+    """ "\n\r" ends the first 8 MiB read and "\n" starts the next: a blank line, which the
+    reader skips, so the count must come from the reader, not from the newlines."""
+    header, first = b"a,y\r\n", b"100,2\r\n"
+    lines = ((8 << 20) - 1 - len(first)) // 5  # "1,2\r\n": the "\r" of the blank line ends the read
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(header + first + b"1,2\r\n" * lines + b"\r\n" + b"3,4\r\n" * 2)
+    assert len(first) + 5 * lines == (8 << 20) - 1  # the read's last byte is the blank's "\r"
+    assert _plain_lines(path, len(header)) is None
+    assert CsvSource(path, ["y"]).n_rows == 1 + lines + 2
+
+
 @pytest.mark.filterwarnings("ignore:skipped column")
 def test_a_bad_cell_half_way_ends_the_run_and_saves_no_model(tmp_path, table, monkeypatch, capsys):
     lines = list(table)

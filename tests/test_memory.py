@@ -86,34 +86,36 @@ import sys
 import handgrad.data.stream
 from handgrad.cli import main
 handgrad.data.stream.STREAM_MIN_BYTES = 0  # stream these small files, as a large one
-for data in sys.argv[2:]:
-    flags = ["--data", data, "--target", "y"] if data.endswith(".parquet") else []
-    if data.endswith(".npy"):
-        flags = ["--data", data, "--target-file", data.replace("X", "Y")]
+folder, parquet, X, Y = sys.argv[1:]
+for k, data in enumerate([["--data", parquet, "--target", "y"], ["--data", X, "--target-file", Y]]):
     for batch in ([], ["--batch-size", "64"]):
-        out = f"{sys.argv[1]}/{len(sys.argv)}{len(batch)}{data[-4:]}"
-        assert main(["train", *flags, "--epochs", "2", "--quiet", "--out", out, *batch]) == 0
+        out = f"{folder}/run{k}{len(batch)}"
+        assert main(["train", *data, "--epochs", "2", "--quiet", "--out", out, *batch]) == 0
 print("pandas" in sys.modules)
 """
 
 
 def test_a_streamed_numeric_file_never_imports_pandas(tmp_path):
     """pandas is about 35 MiB resident (a twentieth of the Parquet goal of 600 MiB), and
-    pyarrow's ``Array.to_numpy`` imports it: a numeric Parquet or .npy run reads its
-    columns' buffers instead (``data/arrow.py``); text is read by pandas only when a file
-    holds some (``cells.from_text``)."""
-    pq = pytest.importorskip("pyarrow.parquet")
-    pa = pytest.importorskip("pyarrow")
+    pyarrow's ``Array.to_numpy`` imports it: numeric Parquet columns (float, integer,
+    boolean) are read from their buffers instead (``data/arrow.py``), and text is read
+    by pandas only when a file holds some (``cells.from_text``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, 3)).astype(np.float32)
     y = X @ np.array([1.0, -2.0, 0.5], dtype=np.float32)
-    table = pa.table({"a": X[:, 0], "b": X[:, 1], "c": pa.array(X[:, 2].astype(np.int64)), "y": y})
-    pq.write_table(table, tmp_path / "d.parquet", row_group_size=500)
+    flags = rng.integers(0, 2, 2000).astype(bool)
+    columns = {"a": X[:, 0], "b": X[:, 1], "c": (X[:, 2] * 100).astype(np.int64), "f": flags}
+    pq.write_table(pa.table(columns | {"y": y}), tmp_path / "d.parquet", row_group_size=500)
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "Y.npy", y)
-    files = [str(tmp_path / "d.parquet"), str(tmp_path / "X.npy")]
+    paths = [tmp_path / name for name in ("d.parquet", "X.npy", "Y.npy")]
     done = subprocess.run(
-        [sys.executable, "-c", PANDAS_CHILD, str(tmp_path), *files], capture_output=True, text=True
+        [sys.executable, "-c", PANDAS_CHILD, str(tmp_path), *map(str, paths)],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False", "pandas was imported"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from handgrad.cli import main
+from handgrad.data.arrow import column_values
 from handgrad.data.parquet import ParquetSource
 from handgrad.data.sources import ArraySource, NpySource, chunk_rows_for
 from handgrad.data.stream import open_source
@@ -78,6 +82,36 @@ def test_parquet_source_streams_row_groups_in_pieces(tmp_path):
     assert [c.rows for c in source.chunks()] == [64, 36, 64, 36, 50]
     X, Y = _concat(source)
     np.testing.assert_array_equal(X[:, 1], columns["b"])
+    np.testing.assert_array_equal(Y[:, 0], columns["y"])
+
+
+@pytest.mark.parametrize(
+    "kind", [pa.float16(), pa.float32(), pa.int8(), pa.uint64(), pa.int32(), pa.bool_()]
+)
+def test_column_values_reads_sliced_buffers_as_arrow_converts_them(kind):
+    values = np.random.default_rng(2).integers(0, 2 if kind == pa.bool_() else 100, 1000)
+    column = pa.array(values).cast(kind)
+    for start, rows in [(0, 1000), (3, 17), (8, 992), (517, 483), (999, 1), (5, 0)]:
+        part = column.slice(start, rows)
+        expected = pc.cast(part, pa.float64()).to_numpy()
+        np.testing.assert_array_equal(column_values(part).astype(np.float64), expected)
+    coded = column_values(pa.array(["b", "a", "b"]).dictionary_encode().slice(1))
+    assert list(coded) == ["a", "b"]
+    with_null = column_values(pa.array([1.0, None, 3.0], kind if kind != pa.bool_() else None))
+    assert np.isnan(with_null.astype(np.float64)[1])
+
+
+def test_parquet_batches_that_straddle_chunks_give_the_file_rows(tmp_path, monkeypatch):
+    """Batches of 48 rows into chunks of 64: every copy after the first starts part-way
+    into a batch (the slice's offset), and chunks and row groups end in mid-batch."""
+    monkeypatch.setattr(sys.modules["handgrad.data.parquet"], "READ_ROWS", 48)
+    flags = np.random.default_rng(3).integers(0, 2, 250).astype(bool)
+    columns = _parquet(tmp_path / "d.parquet", row_group=130, n=np.arange(250), f=flags)
+    source = ParquetSource(tmp_path / "d.parquet", target=["y"], chunk_rows=64)
+    assert [c.rows for c in source.chunks()] == [64, 64, 2, 64, 56]
+    X, Y = _concat(source)
+    for j, name in enumerate(source.feature_names):
+        np.testing.assert_array_equal(X[:, j], np.asarray(columns[name], dtype=np.float64))
     np.testing.assert_array_equal(Y[:, 0], columns["y"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -157,6 +158,21 @@ def test_float64_values_beyond_float32_are_refused_for_float32_training(tmp_path
     with pytest.raises(UserError, match=r"column 'y1' of .*Y\.npy holds 1e\+39 at row 151"):
         prepare(source, check(TrainConfig(dtype="float32")))
     prepare(source, check(TrainConfig(dtype="float64")))
+
+
+@pytest.mark.parametrize("value", [1e200, -1e307])
+def test_values_whose_squares_overflow_float64_are_named_not_lost(tmp_path, value):
+    """Finite cells whose block sums overflow: once a NaN variance (1e200), once a block
+    dropped from the moments without a word (1e307)."""
+    dataset = problem(q=200)
+    dataset.X[150, 4] = value
+    source = npy_source(tmp_path, dataset)
+    held = re.escape(f"holds {value:g} at row 151")
+    with pytest.raises(UserError, match=rf"column 'x4' of .*X\.npy {held}"):
+        prepare(source, check(TrainConfig(dtype="float64")))
+    dataset.X[150, 4] = 1e140  # large, but its squares fit
+    (tmp_path / "ok").mkdir()
+    prepare(npy_source(tmp_path / "ok", dataset), check(TrainConfig(dtype="float64")))
 
 
 @pytest.mark.parametrize("stop_after", [3, 8, 11])  # chunks; 8 per epoch, so 8 ends one

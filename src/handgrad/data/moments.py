@@ -30,12 +30,16 @@ import numpy as np
 
 from handgrad.data.splitting import TEST, VAL, RowSplit
 from handgrad.data.stream import FLOAT32_MAX, checked_chunk, pass_threads
+from handgrad.errors import UserError
 
 # Bytes of A = [X − s, Y − s, 1] per block: one reused float64 buffer this size, however
 # large a chunk is. Data in memory is one chunk; a buffer of all its rows cost a fresh
 # allocation per fit, whose first-touch page faults took 0.6 s of a 0.8 s fit at
 # 200,000 x 100 -> 10 (GDRegressor; a warm process paid 0.05 s).
 BLOCK_BYTES = 4 << 20
+# Cells this large (about √(float64 max / a block's rows)) may overflow a block's sum of
+# squares: an error that names one, not a silently infinite or lost moment.
+TOO_LARGE = 1e150
 
 
 @dataclass
@@ -121,7 +125,8 @@ def moments_pass(source, split: RowSplit, dtype: str = "float64") -> list[Moment
     step = max(1, BLOCK_BYTES // (8 * (n + p + 1)))  # rows of A per block
     buffer, shift = np.empty((step, n + p + 1)), None
     buffer[:, -1] = 1.0
-    with pass_threads():
+    # Sums that overflow are caught below (``_too_large``): numpy need not warn of them.
+    with pass_threads(), np.errstate(over="ignore", invalid="ignore"):
         for chunk in source.chunks():
             if shift is None:
                 shift = np.concatenate([chunk.X[0], chunk.Y[0]]).astype(np.float64)
@@ -136,7 +141,32 @@ def moments_pass(source, split: RowSplit, dtype: str = "float64") -> list[Moment
                     result, buffer, X, Y, shift, split.labels(chunk.start + start, len(X))
                 ):
                     checked_chunk(source, chunk, dtype)
+                    _too_large(source, chunk.start + start, X, Y, shift)
     return result
+
+
+def _too_large(source, start: int, X: np.ndarray, Y: np.ndarray, shift: np.ndarray) -> None:
+    """Raise ``UserError`` for finite cells whose sums of squares about the shift overflow
+    float64 (rows ``start`` .. of X and Y): their block would otherwise be lost."""
+    n = X.shape[1]
+    for M, s, names, role in (
+        (X, shift[:n], source.feature_names, "feature"),
+        (Y, shift[n:], source.target_names, "target"),
+    ):
+        far = np.abs(M - s)  # float64: s is
+        j = int(np.argmax(far.max(axis=0)))
+        i = int(np.argmax(far[:, j]))
+        if far[i, j] >= TOO_LARGE:
+            value, row = (M[i, j], start + i + 1) if abs(M[i, j]) >= abs(s[j]) else (s[j], 1)
+            raise UserError(
+                f"column '{names[j]}' of {source.file_of(role)} holds {value:g} at row {row}: "
+                f"float64 sums of its squares overflow (beyond about {TOO_LARGE:.0e} a "
+                "value); rescale the column, e.g. divide it by a power of ten"
+            )
+    raise UserError(
+        f"rows {start + 1} to {start + len(X)} of {source.name} have sums of squares beyond "
+        "float64's range; rescale the columns, e.g. divide them by a power of ten"
+    )
 
 
 def _beyond_float32(chunk) -> bool:
@@ -156,7 +186,7 @@ def _block(result, buffer, X, Y, shift, labels) -> bool:
     np.subtract(X, shift[:n], out=A[:, :n])
     np.subtract(Y, shift[n:], out=A[:, n:-1])
     count, total, gram = _sums(A)
-    if not np.isfinite(total).all():
+    if not (np.isfinite(total).all() and np.isfinite(np.diagonal(gram)).all()):
         return False
     whole = np.diagonal(gram).copy()  # the training part is a difference of these sums
     if labels is not None:
