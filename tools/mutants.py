@@ -162,6 +162,13 @@ MUTANTS = [
     ),
     # --- standardisation -----------------------------------------------------------------
     Mutant(
+        "overflowing-block-dropped",
+        "a cell whose squares overflow float64 is named, not lost (docs/errors.md)",
+        "src/handgrad/data/moments.py",
+        ["tests/test_streaming.py", "-k", "overflow"],
+        edits=[("                    _too_large(source, chunk.start + start, X, Y, shift)\n", "")],
+    ),
+    Mutant(
         "standardise-on-other-rows",
         "features standardised on the training rows (README: demo)",
         "src/handgrad/training/prepare.py",
