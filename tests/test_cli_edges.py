@@ -259,7 +259,9 @@ def test_predict_on_an_interrupted_run_says_how_to_finish_it(named, tmp_path, mo
     )
     assert main(["predict", "--model", named, "--data", str(_features(tmp_path))]) == 2
     err = capsys.readouterr().err
-    assert "run has no model: the run was interrupted at epoch 5 before it finished" in err
+    assert (
+        "run has no model: the run was interrupted after 5 full epochs, before it finished" in err
+    )
     assert err.rstrip().endswith("Finish it with: handgrad train --resume run")
 
 

@@ -135,7 +135,7 @@ CASES = [
     # models
     Case("model folder missing", ["predict", "--model", "nowhere", "--data", "new.csv"], r"--model nowhere: no such run directory or model folder", setup="features_csv"),
     Case("folder that is no run", ["predict", "--model", "empty", "--data", "new.csv"], r"--model empty is neither a run directory nor a model folder", setup="empty_dir"),
-    Case("run interrupted before its model", ["predict", "--model", "run", "--data", "new.csv"], r"run has no model: the run was interrupted at epoch 5 before it finished. Finish it with: handgrad train --resume run$", setup="interrupted_run"),
+    Case("run interrupted before its model", ["predict", "--model", "run", "--data", "new.csv"], r"run has no model: the run was interrupted after 5 full epochs, before it finished. Finish it with: handgrad train --resume run$", setup="interrupted_run"),
     Case("corrupt model", ["predict", "--model", "run", "--data", "new.csv"], r"run/model/model.json is corrupt", setup="corrupt_model"),
     Case("model from a newer handgrad", ["predict", "--model", "run", "--data", "new.csv"], r"run/model was written in model format version 99, but this handgrad reads version 1", setup="future_model"),
     # divergence

@@ -170,6 +170,27 @@ def test_check_fits_dtype(tmp_path):
         check_fits_dtype(data, "float16")
 
 
+def test_values_too_large_for_float64_squares_are_not_sent_to_float64(tmp_path):
+    write(tmp_path, {"d.csv": "a,y\n1,2\n1e200,3\n"})
+    data = load_training_file(tmp_path / "d.csv", ["y"])
+    with pytest.raises(UserError, match=r"1e\+200 at row 2, beyond .*; rescale the column") as e:
+        check_fits_dtype(data, "float32")
+    assert "--dtype float64" not in str(e.value)
+
+
+def test_a_column_of_true_and_false_is_skipped_with_the_fix(tmp_path):
+    write(tmp_path, {"d.csv": "a,f,y\n1,true,2\n2,False,3\n3,true,5\n"})
+    with pytest.warns(DataWarning, match=r"'f' .*'true'\); write true and false as 1 and 0"):
+        load_training_file(tmp_path / "d.csv", ["y"])
+
+
+def test_a_missing_column_lists_the_last_columns_too(tmp_path):
+    header = ",".join([f"x{j}" for j in range(40)] + ["y0", "y1"])
+    write(tmp_path, {"d.csv": header + "\n" + ",".join(["1"] * 42) + "\n"})
+    with pytest.raises(UserError, match=r"x9, \.\.\., x32, .*, y0, y1 \(42 in all\)"):
+        load_training_file(tmp_path / "d.csv", ["price"])
+
+
 def test_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
     write(tmp_path, {"d.csv": "a,y\n1,2\n3,4\n"})
 

@@ -123,7 +123,13 @@ def test_a_parquet_folder_is_one_source(tmp_path):
     assert source.n_rows == 200 and source.n_groups == 3
     np.testing.assert_array_equal(_concat(source)[0][:120, 0], first["a"])
     pq.write_table(pa.table({"a": [1.0, 2.0]}), tmp_path / "parts" / "2.parquet")
-    with pytest.raises(UserError, match="has another schema"):
+    with pytest.raises(UserError, match=r"2.parquet has another schema .*\(it lacks b, y\)"):
+        open_source(tmp_path / "parts", target=["y"])
+    table = pa.table(first).cast(
+        pa.schema([("a", pa.float32()), ("b", pa.float32()), ("y", pa.float64())])
+    )
+    pq.write_table(table, tmp_path / "parts" / "2.parquet")
+    with pytest.raises(UserError, match=r"\(column 'a' is float in it, double there\)"):
         open_source(tmp_path / "parts", target=["y"])
 
 

@@ -61,9 +61,10 @@ def model_folder(text: str) -> Path:
             f"{named} has no model: the run diverged at epoch {metrics['epochs']}. "
             "Train again with a smaller --lr."
         )
-    at = f" at epoch {metrics['epochs']}" if metrics and "epochs" in metrics else ""
+    done = metrics.get("epochs") if metrics else None
+    at = f" after {done} full epoch{'s' * (done != 1)}" if done is not None else ""
     raise UserError(
-        f"{named} has no model: the run was interrupted{at} before it finished. "
+        f"{named} has no model: the run was interrupted{at}, before it finished. "
         f"Finish it with: handgrad train --resume {named}"
     )
 

@@ -194,3 +194,21 @@ class Table:
         if self.lines is None:
             return f"row {i + 1}"
         return f"data row {i + 1} (line {int(self.lines[i])})"
+
+
+# Cells this large (about √(float64 max / a block's rows)) may overflow a block's sum of
+# squares in float64 (``data/moments.py``): an error that names one.
+SQUARES_OVERFLOW = 1e150
+
+
+def beyond_float32(name: str, source: str, value: float, row: int) -> UserError:
+    """The error for a cell beyond float32's range, training in float32: float64 is the
+    fix only where the value's squares still fit in it."""
+    fix = "train with --dtype float64, or rescale the column"
+    if abs(value) >= SQUARES_OVERFLOW:
+        fix = "rescale the column, e.g. divide it by a power of ten (float64 would not hold "
+        fix += "its squares)"
+    return UserError(
+        f"column '{name}' of {source} holds {value:g} at row {row}, beyond the float32 "
+        f"range (about ±3.4e38); {fix}"
+    )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from handgrad.data.cells import TEXT, checked_values
+from handgrad.data.cells import TEXT, beyond_float32, checked_values
 from handgrad.data.dataset import Dataset
 from handgrad.data.tables import Table, read_table
 from handgrad.errors import DataWarning, UserError
@@ -171,11 +171,7 @@ def check_fits_dtype(dataset: Dataset, dtype: str) -> None:
         if too_big.any():
             j = int(np.flatnonzero(too_big.any(axis=0))[0])
             i = int(np.flatnonzero(too_big[:, j])[0])
-            raise UserError(
-                f"column '{names[j]}' of {dataset.name} holds {M[i, j]:g} at row {i + 1}, "
-                "beyond the float32 range (about ±3.4e38); train with --dtype float64, "
-                "or rescale the column"
-            )
+            raise beyond_float32(names[j], dataset.name, M[i, j], i + 1)
 
 
 def constant_columns(dataset: Dataset) -> list[str]:
@@ -217,8 +213,11 @@ def write_predictions_csv(path, Y: np.ndarray, target_names: Sequence[str]) -> P
 
 
 def _listing(names: Sequence[str], most: int = 20) -> str:
-    shown = ", ".join(names[:most])
-    return shown if len(names) <= most else f"{shown}, ... ({len(names)} in all)"
+    """The names, or the first and last ``most // 2`` of many (targets often come last)."""
+    if len(names) <= most:
+        return ", ".join(names)
+    half = most // 2
+    return f"{', '.join(names[:half])}, ..., {', '.join(names[-half:])} ({len(names)} in all)"
 
 
 def _select(table: Table, wanted: Sequence[str], flag: str) -> list[str]:
@@ -281,6 +280,10 @@ def _feature_names(table: Table, features, target_names: list[str]) -> list[str]
             if texts.size
             else "it is empty"
         )
+        if column.text is not None and texts.size:
+            words = {str(column.text[i]).strip().lower() for i in texts}
+            if words <= {"true", "false"}:  # as Parquet's booleans are, they would train
+                why += "; write true and false as 1 and 0 to train on it"
         warnings.warn(
             f"skipped column '{column.name}' of {table.source}: {why}; "
             "name the features with --features to choose them yourself",

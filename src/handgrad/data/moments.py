@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from handgrad.data.cells import SQUARES_OVERFLOW
 from handgrad.data.splitting import TEST, VAL, RowSplit
 from handgrad.data.stream import FLOAT32_MAX, checked_chunk, pass_threads
 from handgrad.errors import UserError
@@ -37,9 +38,6 @@ from handgrad.errors import UserError
 # allocation per fit, whose first-touch page faults took 0.6 s of a 0.8 s fit at
 # 200,000 x 100 -> 10 (GDRegressor; a warm process paid 0.05 s).
 BLOCK_BYTES = 4 << 20
-# Cells this large (about √(float64 max / a block's rows)) may overflow a block's sum of
-# squares: an error that names one, not a silently infinite or lost moment.
-TOO_LARGE = 1e150
 
 
 @dataclass
@@ -156,11 +154,11 @@ def _too_large(source, start: int, X: np.ndarray, Y: np.ndarray, shift: np.ndarr
         far = np.abs(M - s)  # float64: s is
         j = int(np.argmax(far.max(axis=0)))
         i = int(np.argmax(far[:, j]))
-        if far[i, j] >= TOO_LARGE:
+        if far[i, j] >= SQUARES_OVERFLOW:
             value, row = (M[i, j], start + i + 1) if abs(M[i, j]) >= abs(s[j]) else (s[j], 1)
             raise UserError(
                 f"column '{names[j]}' of {source.file_of(role)} holds {value:g} at row {row}: "
-                f"float64 sums of its squares overflow (beyond about {TOO_LARGE:.0e} a "
+                f"float64 sums of its squares overflow (beyond about {SQUARES_OVERFLOW:.0e} a "
                 "value); rescale the column, e.g. divide it by a power of ten"
             )
     raise UserError(

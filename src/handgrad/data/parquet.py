@@ -105,8 +105,9 @@ class ParquetSource(Source):
         for source, handle in self.files[1:]:
             if not handle.schema_arrow.equals(schema):
                 raise UserError(
-                    f"{source} has another schema than {self.files[0][0]}; every file of "
-                    f"the folder {self.name} must have the same columns, of the same types"
+                    f"{source} has another schema than {self.files[0][0]} "
+                    f"({_difference(handle.schema_arrow, schema)}); every file of the "
+                    f"folder {self.name} must have the same columns, of the same types"
                 )
         return schema
 
@@ -164,6 +165,19 @@ class ParquetSource(Source):
                     start, filled = start + filled, 0
         if filled:
             yield Chunk(start, A[:filled, :n], A[:filled, n:])
+
+
+def _difference(schema: pa.Schema, first: pa.Schema) -> str:
+    """What sets ``schema`` apart from the ``first`` file's, in a few words."""
+    missing = [name for name in first.names if name not in schema.names]
+    extra = [name for name in schema.names if name not in first.names]
+    parts = [f"it lacks {', '.join(missing)}"] if missing else []
+    parts += [f"it adds {', '.join(extra)}"] if extra else []
+    for name in [] if parts else first.names:
+        kind, expected = schema.field(name).type, first.field(name).type
+        if kind != expected:
+            return f"column '{name}' is {kind} in it, {expected} there"
+    return "; ".join(parts) or "the same columns, in another order or with other metadata"
 
 
 def _schema_column(field: pa.Field) -> cells.Column:

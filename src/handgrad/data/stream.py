@@ -92,11 +92,7 @@ def checked_chunk(source: Source, chunk: Chunk, dtype: str) -> None:
             too_big = np.abs(M).max(axis=0, initial=0.0) > FLOAT32_MAX
             for j in np.flatnonzero(too_big):
                 i = int(np.flatnonzero(np.abs(M[:, j]) > FLOAT32_MAX)[0])
-                raise UserError(
-                    f"column '{names[j]}' of {where} holds {M[i, j]:g} at row "
-                    f"{chunk.start + i + 1}, beyond the float32 range (about ±3.4e38); "
-                    "train with --dtype float64, or rescale the column"
-                )
+                raise cells.beyond_float32(names[j], where, M[i, j], chunk.start + i + 1)
 
 
 def check_finite(M: np.ndarray, names, source: str, start: int, role: str) -> None:

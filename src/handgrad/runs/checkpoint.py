@@ -26,7 +26,11 @@ def load_checkpoint(path: Path) -> tuple[TrainState, float]:
     """The state and the training seconds spent so far; ``UserError`` if unreadable."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path} is missing: this run directory has no checkpoint to resume.")
+        raise UserError(
+            f"{path} is missing: this run directory has no checkpoint to resume (the run "
+            f"stopped before its first one); train it again with another --out, or delete "
+            f"{path.parent} first"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if payload.pop("version") != CHECKPOINT_VERSION:
