@@ -143,7 +143,8 @@ def add_options(p) -> None:
     fit.add_argument(
         "--early-stopping",
         action="store_true",
-        help="stop on the validation loss and restore the best weights",
+        help="stop when the validation loss has not improved for --patience epochs, not at "
+        "the training optimum, and restore the best weights",
     )
     fit.add_argument(
         "--grad",
