@@ -151,7 +151,7 @@ def _too_large(source, start: int, X: np.ndarray, Y: np.ndarray, shift: np.ndarr
         (X, shift[:n], source.feature_names, "feature"),
         (Y, shift[n:], source.target_names, "target"),
     ):
-        far = np.abs(M - s)  # float64: s is
+        far = np.abs(M - s)  # |a − s| per cell, in float64 (as s is)
         j = int(np.argmax(far.max(axis=0)))
         i = int(np.argmax(far[:, j]))
         if far[i, j] >= SQUARES_OVERFLOW:
