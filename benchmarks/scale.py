@@ -20,7 +20,7 @@ peer of the CSV goal (the pass, which also counts the rows first, at least as fa
 ``arrow``: pyarrow's streaming parse alone, with the pass's own reader and options.
 
 Before the measured part each child imports what every run imports before it reads a
-row (torch, pyarrow, handgrad's CLI: about 300 MiB resident), then resets ``VmHWM``; the
+row (torch, pyarrow, handgrad's CLI: about 250 MiB resident), then resets ``VmHWM``; the
 peak (what the goals are about) is reported whole and above that level. What a run
 imports later (its reader, say) counts in its peak. A ``handgrad train`` run draws its
 figures in a helper process (``runs/painter.py``, matplotlib): the peak of the summed
