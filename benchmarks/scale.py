@@ -120,7 +120,6 @@ def child(kind: str, fmt: str, paths: dict, out: str) -> dict:
                 while stream.readinto(buffer):
                     pass
     elif kind == "numpy":
-        started = time.perf_counter()
         _normal_equations(fmt, files)
     elif kind == "arrow":  # the parse alone, by the reader and options the pass uses
         from handgrad.data.csvsource import CsvSource
@@ -177,13 +176,13 @@ def _normal_equations(fmt: str, files: list[str]) -> np.ndarray:
         else:
             import pyarrow.parquet as pq
 
+            from handgrad.data.arrow import column_values
+
             handle = pq.ParquetFile(files[0], pre_buffer=False, buffer_size=64 << 10)
             for batch in handle.iter_batches(batch_size=len(A), use_threads=False):
                 rows = batch.num_rows
                 for j, column in enumerate(batch.columns):
-                    A[:rows, j] = np.frombuffer(
-                        column.buffers()[1], np.float32, rows, column.offset * 4
-                    )
+                    A[:rows, j] = column_values(column)
                 gram += A[:rows].T @ A[:rows]
     return gram
 

@@ -196,6 +196,8 @@ class Table:
         return f"data row {i + 1} (line {int(self.lines[i])})"
 
 
+# float32 overflows above this magnitude; training in float32 would turn such values into inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Cells this large (about √(float64 max / a block's rows)) may overflow a block's sum of
 # squares in float64 (``data/moments.py``): an error that names one.
 SQUARES_OVERFLOW = 1e150

@@ -203,16 +203,17 @@ def _head(path, source: str) -> bytes:
 def _plain_lines(path, offset: int = 0) -> int | None:
     """The number of lines from byte ``offset`` on (after the header line, which may be
     quoted) of a file with no quote and no blank or CR-only line there, else None."""
-    lines, last, tail, buffer = 0, ord("\n"), b"\n", bytearray(8 << 20)
+    lines, tail, buffer = 0, b"\n", bytearray(8 << 20)
     with open(path, "rb", buffering=0) as stream:
         stream.seek(offset)
         while got := stream.readinto(buffer):
-            # Each test scans the bytes in place (no copy); ``last`` and ``tail`` (the
-            # previous block's last two bytes) join the blocks.
+            # Each test scans the bytes in place (no copy); ``tail`` (the previous
+            # block's last two bytes) joins the blocks.
             if buffer.find(b'"', 0, got) >= 0 or _BLANK.search(buffer, 0, got):
                 return None
             if _CR_BLANK.search(tail + bytes(buffer[: min(got, 2)])):
                 return None
+            last = tail[-1]
             if last == ord("\n") and buffer[0] in b"\r\n":
                 return None
             if last == ord("\r") and buffer[0] != ord("\n"):
@@ -224,8 +225,8 @@ def _plain_lines(path, offset: int = 0) -> int | None:
                 if _CR_BLANK.search(buffer, 0, got):
                     return None
             lines += buffer.count(b"\n", 0, got)
-            last, tail = buffer[got - 1], bytes(buffer[max(0, got - 2) : got])
-    return lines + (last != ord("\n"))
+            tail = bytes(buffer[max(0, got - 2) : got])
+    return lines + (tail[-1] != ord("\n"))
 
 
 def _line_of(path, separator: str, row: int) -> int:

@@ -23,13 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from handgrad.data.cells import TEXT, beyond_float32, checked_values
+from handgrad.data.cells import FLOAT32_MAX, TEXT, beyond_float32, checked_values
 from handgrad.data.dataset import Dataset
 from handgrad.data.tables import Table, read_table
 from handgrad.errors import DataWarning, UserError
-
-# float32 overflows above this magnitude; training in float32 would turn such values into inf.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def load_training_file(

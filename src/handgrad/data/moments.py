@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from handgrad.data.cells import SQUARES_OVERFLOW
+from handgrad.data.cells import FLOAT32_MAX, SQUARES_OVERFLOW
 from handgrad.data.splitting import TEST, VAL, RowSplit
-from handgrad.data.stream import FLOAT32_MAX, checked_chunk, pass_threads
+from handgrad.data.stream import checked_chunk, pass_threads
 from handgrad.errors import UserError
 
 # Bytes of A = [X − s, Y − s, 1] per block: one reused float64 buffer this size, however
@@ -184,9 +184,9 @@ def _block(result, buffer, X, Y, shift, labels) -> bool:
     np.subtract(X, shift[:n], out=A[:, :n])
     np.subtract(Y, shift[n:], out=A[:, n:-1])
     count, total, gram = _sums(A)
-    if not (np.isfinite(total).all() and np.isfinite(np.diagonal(gram)).all()):
-        return False
     whole = np.diagonal(gram).copy()  # the training part is a difference of these sums
+    if not (np.isfinite(total).all() and np.isfinite(whole).all()):
+        return False
     if labels is not None:
         held = labels != 0
         H, held_labels = A[held], labels[held]

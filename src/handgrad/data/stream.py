@@ -18,10 +18,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from handgrad.data import cells
+from handgrad.data.cells import FLOAT32_MAX
 from handgrad.data.sources import ArraySource, Chunk, NpySource, Source
 from handgrad.errors import UserError
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)  # as in data/files.py
 
 # Threads (numpy's BLAS and torch's) for the passes over chunks. Measured on the shared
 # 2-core EPYC under load (load average 12), a 400,000 × 52 moments pass: 1 BLAS thread
