@@ -32,6 +32,9 @@ class Case:
 
 
 def run_cli(args, cwd, env=None):
+    # No GPU is visible to the command, so that the cases about a missing device say the
+    # same on a machine with one.
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""} if env is None else env
     return subprocess.run(
         [sys.executable, "-m", "handgrad", *args],
         capture_output=True,
@@ -57,6 +60,14 @@ def run_at_its_limit(cwd: Path) -> None:
 def corrupt_checkpoint(cwd: Path) -> None:
     run_at_its_limit(cwd)
     (cwd / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+
+
+def run_recorded_on_cuda(cwd: Path) -> None:
+    """A run that was trained with --device cuda, to go on where there is none."""
+    run_at_its_limit(cwd)
+    recorded = json.loads((cwd / "run" / "config.json").read_text())
+    recorded["config"]["device"] = "cuda"
+    (cwd / "run" / "config.json").write_text(json.dumps(recorded))
 
 
 def interrupted_run(cwd: Path) -> None:
@@ -131,6 +142,7 @@ CASES = [
     Case("resume a folder that is no run", ["train", "--resume", "empty"], r"--resume empty: not a handgrad run directory", setup="empty_dir"),
     Case("resume with a corrupt checkpoint", ["train", "--resume", "run", "--epochs", "10"], r"run/checkpoint.pt is corrupt or from another handgrad version", setup="corrupt_checkpoint"),
     Case("resume a run at its epoch limit", ["train", "--resume", "run"], r"run is finished: it reached its limit of 5 epochs. To train on, raise the limit: handgrad train --resume run --epochs 10", setup="run_at_its_limit"),
+    Case("resume a CUDA run without one", ["train", "--resume", "run", "--epochs", "10"], r"run was trained with --device cuda, which this machine does not have; go on elsewhere with --resume run --device cpu", setup="run_recorded_on_cuda"),
     Case("resume with other settings", ["train", "--resume", "run", "--lr", "0.1"], r"--resume continues a run with its own settings; drop --lr", setup="finished_run"),
     # models
     Case("model folder missing", ["predict", "--model", "nowhere", "--data", "new.csv"], r"--model nowhere: no such run directory or model folder", setup="features_csv"),

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from handgrad.cli import main
 from handgrad.data.datasets import load_dataset, synthetic
 from handgrad.model import LinearModel
-from handgrad.training.prepare import split_indices
+from handgrad.training.prepare import device_name, resolve_device, split_indices
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,7 @@ def test_train_writes_every_file_of_the_run_directory(diabetes_run):
     assert metrics["epochs"] == len(metrics["history"]["train_mse"]) > 50
     assert 0 < metrics["train_seconds"] < 60
     assert metrics["path"] == "stats"
+    assert metrics["device"] == device_name(resolve_device("auto"))  # the one --device auto took
     config = json.loads((diabetes_run / "config.json").read_text())
     assert config["source"] == {"dataset": "diabetes"} and "lr_step_size" in config["config"]
 
@@ -146,6 +147,7 @@ def test_summary_is_printed(tmp_path, capsys):
     assert "linnerud: 3 features -> 3 targets, 16 training rows" in out
     for label in ("epochs", "train time", "train MSE", "test MSE", "optimum (train)", "gap"):
         assert label in out
+    assert f"  device          {device_name(resolve_device('auto'))} (chosen by auto)\n" in out
 
 
 def test_existing_run_directory_is_never_overwritten(tmp_path, capsys):

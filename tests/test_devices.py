@@ -176,3 +176,184 @@ def test_the_gpu_figures_script_runs_on_the_device_under_test(device):
     assert done.returncode == 0, done.stderr
     assert "manual step (1024, 100, 10)" in done.stdout
     assert "GDRegressor.fit" in done.stdout
+
+
+# --- runs and models that move between devices ----------------------------------------
+NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}  # a subprocess that sees no GPU: a CPU-only machine
+
+
+def run_python(code: str, *args: str, env: dict | None = None) -> str:
+    """``python -c code args`` in a fresh process (with ``env`` added); its stdout."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+RESUME = """
+import sys
+from handgrad.cli import main
+sys.exit(main(["train", "--resume", sys.argv[1], "--epochs", "12", "--device", "cpu", "--quiet"]))
+"""
+
+
+@pytest.mark.parametrize("direction", ["device-then-cpu", "cpu-then-device"])
+def test_a_run_goes_on_on_another_device_as_if_it_had_not_moved(device, direction, tmp_path):
+    # A checkpoint holds its state on the CPU: a run started on one device resumes on
+    # the other, momentum and all, and ends where one run on the CPU ends. The CPU leg
+    # of "device-then-cpu" runs where no GPU is visible, as on a machine without one.
+    import json
+
+    from handgrad.cli import main
+    from handgrad.model import LinearModel
+
+    flags = ["--dataset", "diabetes", "--batch-size", "32", "--optimizer", "sgd"]
+    flags += ["--momentum", "0.9", "--lr", "0.01", "--tol", "0", "--dtype", "float64", "--quiet"]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert main(["train", *flags, "--epochs", "12", "--device", "cpu", "--out", str(whole)]) == 0
+    first = device.type if direction == "device-then-cpu" else "cpu"
+    assert main(["train", *flags, "--epochs", "5", "--device", first, "--out", str(part)]) == 0
+    if direction == "device-then-cpu":
+        run_python(RESUME, str(part), env=NO_GPU)
+    else:
+        resume = ["train", "--resume", str(part), "--epochs", "12", "--device", device.type]
+        assert main([*resume, "--quiet"]) == 0
+    metrics = json.loads((part / "metrics.json").read_text())
+    assert metrics["epochs"] == 12
+    assert metrics["device"].split(":")[0] == ("cpu" if first != "cpu" else device.type)
+    a, b = LinearModel.load(whole / "model"), LinearModel.load(part / "model")
+    torch.testing.assert_close(b.W, a.W, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(b.b, a.b, rtol=1e-8, atol=1e-10)
+
+
+UNPICKLE = """
+import pickle, sys
+import numpy as np
+from sklearn.datasets import load_diabetes
+X, y = load_diabetes(return_X_y=True)
+model = pickle.loads(open(sys.argv[1], "rb").read())
+np.save(sys.argv[2], model.predict(X))
+model.set_params(device="cpu").partial_fit(X, y)
+np.save(sys.argv[3], model.coef_)
+print(model.device_)
+"""
+
+
+def test_an_estimator_fitted_on_the_device_unpickles_and_goes_on_without_one(device, tmp_path):
+    import pickle
+
+    from sklearn.datasets import load_diabetes
+
+    from handgrad.training.prepare import device_name
+
+    X, y = load_diabetes(return_X_y=True)
+    model = handgrad.GDRegressor(device=device.type, batch_size=32, optimizer="adam")
+    model.set_params(learning_rate=0.05, max_epochs=3)
+    with pytest.warns(UserWarning):  # 3 epochs do not converge: ConvergenceWarning
+        model.fit(X, y)
+    assert model.device_ == device_name(model._trainer.data.device)
+    assert model.device_.split(":")[0] == device.type
+    pickled = tmp_path / "model.pkl"
+    pickled.write_bytes(pickle.dumps(model))
+    predicted, coef = tmp_path / "predicted.npy", tmp_path / "coef.npy"
+    shown = run_python(UNPICKLE, str(pickled), str(predicted), str(coef), env=NO_GPU)
+    assert shown.strip() == "cpu"
+    np.testing.assert_array_equal(np.load(predicted), model.predict(X))
+    model.partial_fit(X, y)  # on its own device: the same epoch, up to rounding
+    np.testing.assert_allclose(np.load(coef), model.coef_, rtol=1e-8)
+
+
+# --- no host synchronisation per mini-batch --------------------------------------------
+class HostReads:
+    """Counts, while active, the reads of a tensor on ``device`` back to the host:
+    ``.item()``, ``bool()``, ``float()``, data-dependent shapes, copies to the CPU. On
+    a GPU each one waits for everything queued before it. Tensors in ``kept`` are left
+    out: torch.optim's step counts, which live on the CPU whatever the device."""
+
+    def __init__(self, device: torch.device, kept=()) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        aten = torch.ops.aten
+        reads = {aten._local_scalar_dense.default, aten.is_nonzero.default}
+        reads |= {aten.equal.default, aten.nonzero.default}
+        counter = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                on_device = [a for a in args if isinstance(a, torch.Tensor)]
+                on_device = any(a.device.type == device.type for a in on_device)
+                to_host = func is aten._to_copy.default and device.type != "cpu"
+                to_host = to_host and torch.device(kwargs.get("device") or device).type == "cpu"
+                kept_here = any(a is k for a in args for k in kept)
+                if on_device and (func in reads or to_host) and not kept_here:
+                    counter.count += 1
+                return func(*args, **kwargs)
+
+        self.count, self._mode = 0, Mode()
+
+    def __enter__(self):
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._mode.__exit__(*exc)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(optimizer="sgd", momentum=0.9, learning_rate=0.01),
+        dict(optimizer="adam", learning_rate=0.01, path="chained", grad="autograd"),
+        dict(optimizer="gd", momentum=0.8, path="fused", grad="autograd"),
+        dict(optimizer="rmsprop", learning_rate=0.001),
+        dict(optimizer="adagrad", learning_rate=0.01),
+        dict(optimizer="adamw", learning_rate=0.01),
+        dict(optimizer="sgd", learning_rate=0.01, path="chained"),
+        dict(precondition="whiten"),  # whitened steps; auto: halving and iterate averaging
+    ],
+    ids=[
+        "small-momentum",
+        "chained-autograd-adam",
+        "fused-heavy-ball",
+        "rmsprop",
+        "adagrad",
+        "adamw",
+        "chained",
+        "whitened",
+    ],
+)
+def test_a_minibatch_epoch_reads_nothing_back_per_batch(device, settings):
+    # 354 training rows in batches of 8: 45 steps an epoch, whose reads back to the host
+    # would be 45 or more; the epoch's own are its end (the last gradient's norm) and
+    # the chunk's shuffle. On the CPU the count covers torch's calls (NumPy's cannot
+    # wait); on a GPU, torch's sync debug mode counts what it sees as well.
+    config = check(TrainConfig(device=device.type, dtype="float64", batch_size=8, **settings))
+    trainer = Trainer(prepare(load_dataset("diabetes"), config), config)
+    trainer.fit(max_epochs=1)  # buffers and optimizer state made
+    sync = torch.cuda.set_sync_debug_mode if device.type == "cuda" else None
+    kept = getattr(trainer.optimizer, "state", {}).values()
+    steps = [state["step"] for state in kept if "step" in state]
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught, HostReads(device, steps) as reads:
+        warnings.simplefilter("always")
+        if sync:
+            sync("warn")
+        try:
+            trainer._train_epoch()
+        finally:
+            if sync:
+                sync("default")
+    synced = [w for w in caught if "synchroniz" in str(w.message)]
+    assert reads.count <= 3, reads.count
+    assert len(synced) <= 3, [str(w.message) for w in synced]

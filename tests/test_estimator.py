@@ -121,8 +121,33 @@ def test_pickle_round_trip_predicts_the_same():
     model = GDRegressor().fit(X, Y)
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
-    restored.partial_fit(X, Y)  # the kept trainer travels too
+    restored.partial_fit(X, Y)  # the kept trainer's state travels too
     assert restored.n_iter_ == model.n_iter_ + 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(batch_size=16, optimizer="adam", learning_rate=0.01),
+        dict(batch_size=16, precondition="whiten"),
+    ],
+    ids=["adam", "whitened"],
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 2 epochs
+def test_a_pickle_holds_no_training_rows_and_goes_on_as_the_fit_would(params):
+    # The pickle keeps the trainer's state (weights, optimizer moments, whitening maps,
+    # epoch count), not the trainer, which holds the training rows: 4 MB here.
+    X, y = make_regression(n_samples=20_000, n_features=20, noise=1.0, random_state=0)
+    model = GDRegressor(max_epochs=2, random_state=0, **params).fit(X, y)
+    data = pickle.dumps(model)
+    assert len(data) < X.nbytes / 20
+    restored = pickle.loads(data)
+    for estimator in (model, restored):
+        estimator.partial_fit(X[:500], y[:500])
+    assert restored.n_iter_ == model.n_iter_ == 3
+    np.testing.assert_array_equal(restored.coef_, model.coef_)
+    assert restored.intercept_ == model.intercept_
+    assert restored.loss_curve_ == model.loss_curve_
 
 
 def test_partial_fit_runs_one_epoch_a_call_and_lowers_the_loss():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,10 +30,14 @@ from handgrad.config import (
     ignored_settings,
 )
 from handgrad.data.dataset import Dataset
+from handgrad.data.scaling import Standardizer
 from handgrad.errors import UserError
 from handgrad.model import LinearModel
 from handgrad.training import DivergedError, Trainer, convergence, prepare
 from handgrad.training.convergence import ESTIMATOR_NAMES, advice
+from handgrad.training.precondition import Whitening
+from handgrad.training.prepare import device_name
+from handgrad.training.trainer import TrainState
 
 
 def _to_numpy(A):
@@ -47,6 +52,21 @@ def _fingerprint(X: np.ndarray, Y: np.ndarray) -> bytes:
         digest.update(str(A.shape).encode())
         digest.update(np.ascontiguousarray(A).tobytes())
     return digest.digest()
+
+
+@dataclass(frozen=True)
+class _Carried:
+    """What ``partial_fit`` needs of an earlier fit to go on from it, as a pickled
+    estimator keeps it instead of the trainer: the trainer holds the training rows, on
+    the fit's device; this holds its state on the CPU, and the scaler it standardised with."""
+
+    config: TrainConfig
+    x_scaler: Standardizer
+    state: TrainState
+
+    @classmethod
+    def of(cls, trainer: Trainer) -> _Carried:
+        return cls(trainer.config, trainer.data.x_scaler, trainer.state())
 
 
 def _spell(setting: str, value) -> str:
@@ -128,6 +148,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Epochs run, over all ``fit`` or ``partial_fit`` calls since the trainer was set up.
     loss_curve_ : list of float
         Training MSE after each epoch.
+    device_ : str
+        The device the last fit ran on: "cpu", "mps", or "cuda:0 (NVIDIA H200)" with
+        the GPU's name.
     converged_ : bool
         Whether the training MSE ended within 1e-3 (relative) of the closed-form
         optimum; when not, ``fit`` also warns with scikit-learn's ``ConvergenceWarning``.
@@ -260,7 +283,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         The first call (on an unfitted estimator) sets the trainer up: the parameters
         are read and the feature standardisation is fitted on that first batch. Later
         calls keep the trainer, its optimizer state and its epoch count; a batch other
-        than the last one is standardised with the same scaler. Early stopping is a
+        than the last one is standardised with the same scaler. A new ``device``
+        (``set_params``) takes the state over onto that device. Early stopping is a
         ``fit``-only option: each call trains on every row given.
 
         Parameters
@@ -279,13 +303,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             config = self._config(incremental=True)
             self._trainer = self._run(lambda: Trainer(prepare(self._dataset(X, Y), config), config))
         else:
-            n_targets = self._trainer.W.shape[1]
+            old = self._trainer
+            n_targets = (old.state if isinstance(old, _Carried) else old).W.shape[1]
             if Y.shape[1] != n_targets:
                 raise ValueError(
                     f"y has {Y.shape[1]} targets, but GDRegressor was trained on "
                     f"{n_targets}; give partial_fit the same targets each call."
                 )
-            if key != self._data_key or self._trainer.config.early_stopping:
+            config = old.config
+            if key != self._data_key or config.early_stopping or config.device != self.device:
                 self._trainer = self._run(lambda: self._continue_on(X, Y))
         self._data_key = key
         self._run(lambda: self._trainer.fit(self._callback(), self._trainer.epoch + 1))
@@ -372,12 +398,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
         The batch is standardised with the scaler fitted at set-up, so that the weights
         keep their meaning; ``load_state`` carries weights, optimizer state (its rate
-        included), epoch count and history over.
+        included), epoch count and history over, onto the device ``device`` names now:
+        an estimator fitted on a GPU and unpickled where there is none goes on with
+        ``set_params(device="cpu")``.
         """
         old = self._trainer
-        x_scaler = old.data.x_scaler
-        config = old.config.replace(early_stopping=False, val_fraction=0.0)
-        if old.whitening is None:  # the state is of plain steps: stay plain
+        carried = old if isinstance(old, _Carried) else _Carried.of(old)
+        x_scaler, state = carried.x_scaler, carried.state
+        config = carried.config.replace(early_stopping=False, val_fraction=0.0, device=self.device)
+        if state.whitening is None:  # the state is of plain steps: stay plain
             config = config.replace(precondition="none")
         X_train_units = x_scaler.transform(torch.from_numpy(X)).numpy()
         # Already standardised: prepare must not fit a scaler of its own.
@@ -385,9 +414,22 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         prepared.x_scaler = x_scaler  # the scaler that was in fact applied
         # A whitened fit goes on in its own coordinates: V and the optimizer's state mean
         # something only there (training/precondition.py).
-        trainer = Trainer(prepared, config, whitening=old.whitening)
-        trainer.load_state(old.state())
+        whitening = None
+        if state.whitening is not None:
+            whitening = Whitening.restored(state.whitening, prepared.dtype, prepared.device)
+        trainer = Trainer(prepared, config, whitening=whitening)
+        trainer.load_state(state)
         return trainer
+
+    def __getstate__(self):
+        """What pickle keeps: the parameters, the fitted attributes and, for
+        ``partial_fit``, the trainer's state on the CPU (``_Carried``), not the trainer
+        itself, which holds the training rows on the fit's device. A model fitted on a
+        GPU unpickles and predicts on a machine without one."""
+        state = super().__getstate__()
+        if isinstance(state.get("_trainer"), Trainer):
+            state = state | {"_trainer": _Carried.of(state["_trainer"]), "_data_key": None}
+        return state
 
     def _callback(self):
         if not self.verbose:
@@ -428,4 +470,5 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.intercept_ = float(b_raw[0]) if y_1d else b_raw
         self.n_iter_ = trainer.epoch
         self.loss_curve_ = list(trainer.history["train_mse"])
+        self.device_ = device_name(data.device)
         return self

@@ -15,8 +15,9 @@ from handgrad.cli.train import execute, load_source, painter_for_rank, where
 from handgrad.errors import UserError
 from handgrad.runs.rundir import RunDirectory
 
-# Flags that --resume takes; all others come from the run's config.json.
-RESUME_FLAGS = ("epochs", "quiet", "checkpoint_every")
+# Flags that --resume takes; all others come from the run's config.json. A checkpoint
+# holds its state on the CPU (Trainer.state), so a run goes on on any device.
+RESUME_FLAGS = ("epochs", "quiet", "checkpoint_every", "device")
 
 
 def resume(args) -> int:
@@ -32,7 +33,7 @@ def resume(args) -> int:
     if given:
         raise UserError(
             f"--resume continues a run with its own settings; drop {', '.join(given)} "
-            "(only --epochs, --checkpoint-every and --quiet may change)."
+            "(only --epochs, --checkpoint-every, --device and --quiet may change)."
         )
     from handgrad.distributed import launch
 
@@ -49,6 +50,10 @@ def resume(args) -> int:
     config = cfg.check(cfg.TrainConfig(**recorded["config"]))
     if args.epochs:
         config = cfg.check(config.replace(max_epochs=args.epochs))
+    if args.device:
+        config = cfg.check(config.replace(device=args.device))
+    else:
+        check_device(run_dir, config.device)
     with painter_for_rank() as painter:
         return proceed(args, config, run_dir, recorded, painter)
 
@@ -109,6 +114,20 @@ def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict
     if not launch.world.current().is_writer:
         run_dir = None
     return execute(run_dir, trainer, args, painter, logged=logged)
+
+
+def check_device(run_dir: RunDirectory, device: str) -> None:
+    """Refuse, with the way on, a run recorded on a device this machine lacks."""
+    from handgrad.training.prepare import resolve_device
+
+    try:
+        resolve_device(device)
+    except UserError:
+        raise UserError(
+            f"{run_dir.path} was trained with --device {device}, which this machine does "
+            f"not have; go on elsewhere with --resume {run_dir.path} --device cpu (the "
+            "same descent, equal up to rounding)."
+        ) from None
 
 
 def check_unfinished(run_dir: RunDirectory, epochs: int | None) -> None:

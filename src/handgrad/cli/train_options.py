@@ -202,8 +202,8 @@ def add_options(p) -> None:
     split.add_argument(
         "--device",
         choices=cfg.DEVICES,
-        default="auto",
-        help="where to train: 'auto' is cuda, then mps, then cpu (default: %(default)s)",
+        help="where to train: 'auto' is cuda, then mps, then cpu; with --resume, where to "
+        "go on (default: auto; with --resume, the run's own)",
     )
     split.add_argument(
         "--dtype",
@@ -278,7 +278,7 @@ def _config_from_args(args) -> cfg.TrainConfig:
             precondition=args.precondition,
             grad=args.grad,
             path=args.path,
-            device=args.device,
+            device=args.device or "auto",
             dtype=args.dtype,
             deterministic=args.deterministic,
         )

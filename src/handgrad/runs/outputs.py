@@ -105,10 +105,12 @@ def summary(metrics: dict, trainer: Trainer, run: RunDirectory) -> str:
         rate += f" (auto: {plan.rule})"
     optimizer = plan.optimizer + (" (chosen by auto)" if trainer.config.optimizer == "auto" else "")
     schedule = "" if plan.scheduler == "none" else f", schedule {plan.scheduler}"
+    auto_device = trainer.config.device == "auto"
     if plan.scheduler == "halve" and not trainer.full_batch:
         schedule += " + iterate averaging"
     lines = [
         f"  path            {metrics['path']}, optimizer {optimizer}{schedule}",
+        f"  device          {metrics['device']}{' (chosen by auto)' if auto_device else ''}",
         f"  learning rate   {rate}",
         *([f"  precondition    {trainer.precondition_note}"] if trainer.precondition_note else []),
         *([f"  batch           {trainer.batch_note}"] if trainer.batch_note else []),

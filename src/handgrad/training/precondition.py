@@ -108,6 +108,14 @@ class Whitening:
         self.rank = r + 1
         self._set(torch.from_numpy(M), torch.from_numpy(M_pinv), dtype, device)
 
+    @classmethod
+    def restored(cls, state: dict, dtype: torch.dtype, device: torch.device) -> Whitening:
+        """The maps a ``state_dict`` holds, in ``dtype`` on ``device``."""
+        whitening = cls.__new__(cls)
+        whitening.rank = state["M"].shape[1]
+        whitening._set(state["M"], state["M_pinv"], dtype, device)
+        return whitening
+
     def _set(self, M: torch.Tensor, M_pinv: torch.Tensor, dtype, device) -> None:
         self.M = M.to(dtype=dtype, device=device).contiguous()
         self.M_T = self.M.T.contiguous()

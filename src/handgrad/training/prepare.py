@@ -193,6 +193,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def device_name(device: torch.device) -> str:
+    """The device as runs report it: "cpu", "mps", or "cuda:0 (NVIDIA H200)"."""
+    if device.type != "cuda":
+        return device.type
+    index = torch.cuda.current_device() if device.index is None else device.index
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 def _standardized(A: np.ndarray, scaler: Standardizer, dtype: torch.dtype, mine=None):
     """(A[mine] − mean) / scale in ``dtype`` (all rows when ``mine`` is None), in
     cache-sized blocks through one reused float64 buffer: no full-size temporary, not

@@ -24,6 +24,7 @@ import torch
 from handgrad.errors import DataWarning
 from handgrad.training import convergence, passes
 from handgrad.training.metrics import mse_and_r2
+from handgrad.training.prepare import device_name
 from handgrad.training.statistics import sse_from_statistics, sse_rounding
 
 if TYPE_CHECKING:
@@ -116,5 +117,6 @@ def final_metrics(trainer: Trainer) -> dict:
     out["path"] = f"{trainer.path.name}" + (
         f" ({trainer.config.grad})" if trainer.path.name == "chained" else ""
     )
+    out["device"] = device_name(data.device)
     out["per_target"] = per_target
     return out

@@ -84,6 +84,21 @@ class TrainState:
     whitening: dict | None = None  # its maps M and M⁺, in whose basis V lives
 
 
+def on_cpu(state: TrainState) -> TrainState:
+    """``state`` with every tensor in it copied to the CPU, in dicts and lists too."""
+
+    def move(value):
+        if isinstance(value, torch.Tensor):
+            return value.detach().to("cpu", copy=True)
+        if isinstance(value, dict):
+            return {key: move(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(move(item) for item in value)
+        return value
+
+    return TrainState(**{key: move(value) for key, value in vars(state).items()})
+
+
 class Trainer:
     """Train W (n, p) and b (p,) on ``data`` (already split and standardised).
 
@@ -180,23 +195,27 @@ class Trainer:
 
     # --- checkpoints ---------------------------------------------------------------
     def state(self) -> TrainState:
-        return TrainState(
-            epoch=self.epoch,
-            W=self.W.clone(),
-            b=self.b.clone(),
-            optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict(),
-            best_loss=self.best_loss,
-            best_W=self.best_W.clone(),
-            best_b=self.best_b.clone(),
-            bad_epochs=self.bad_epochs,
-            history={key: list(values) for key, values in self.history.items()},
-            best_epoch=self.best_epoch,
-            progress_best=self._progress_best,
-            average=self.average.state_dict(),
-            position=self.position,
-            coordinates=None if self.V is None else self.V.clone(),
-            whitening=None if self.whitening is None else self.whitening.state_dict(),
+        """The whole state, on the CPU: a checkpoint or a pickled estimator taken on one
+        device loads on any other (``load_state`` puts it on this trainer's)."""
+        return on_cpu(
+            TrainState(
+                epoch=self.epoch,
+                W=self.W,
+                b=self.b,
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict(),
+                best_loss=self.best_loss,
+                best_W=self.best_W,
+                best_b=self.best_b,
+                bad_epochs=self.bad_epochs,
+                history={key: list(values) for key, values in self.history.items()},
+                best_epoch=self.best_epoch,
+                progress_best=self._progress_best,
+                average=self.average.state_dict(),
+                position=self.position,
+                coordinates=self.V,
+                whitening=None if self.whitening is None else self.whitening.state_dict(),
+            )
         )
 
     def load_state(self, state: TrainState) -> None:
@@ -210,7 +229,9 @@ class Trainer:
         self.best_epoch, self._progress_best = state.best_epoch, state.progress_best
         if state.average is not None:
             self.average.load_state_dict(state.average)
-        self.best_W, self.best_b = state.best_W.clone(), state.best_b.clone()
+        self.best_W, self.best_b = (
+            w.to(self.W.device, copy=True) for w in (state.best_W, state.best_b)
+        )
         self.history = {key: list(state.history.get(key, [])) for key in HISTORY_KEYS}
         self.position = state.position
         if self.V is not None:
