@@ -3,8 +3,11 @@
 Usage: ``python -m benchmarks.gpu [--device cuda] [--quick]`` (``make gpu-check`` runs the
 suite on CUDA first, then this). Each figure prints handgrad's median, the peer's, the
 ratio and the goal, and fails the run (exit 1) when the two sides disagree beyond the
-stated tolerance. ``--device cpu --quick`` runs the same code on the CPU at toy sizes,
-so that the script is exercised where there is no GPU (tests/test_devices.py).
+stated tolerance. Then the auto path rule is timed on the device (its pick against the
+fastest exact mini-batch path), and the same float64 runs on the device and on the CPU
+are compared (gaps within 1e-6, weights within 1e-8 relative). ``--device cpu --quick``
+runs the same code on the CPU at toy sizes, so that the script is exercised where there
+is no GPU (tests/test_devices.py).
 
 Every timed call ends with a device synchronisation, so a median is the wall time of
 the work, not of its launch. All data are float32 unless stated.
@@ -170,6 +173,82 @@ def estimator_fit(device, q):
     return [row(f"GDRegressor.fit {q} x 100 -> 10 (one run)", hand, native, 0.2)]
 
 
+# Batches (rows, features, targets) at which the auto rule's choice among the mini-batch
+# paths is timed against the others, on the device: either side of FUSED_MIN_ELEMENTS.
+AUTO_SHAPES = ((32, 10, 1), (256, 100, 10), (1024, 100, 10), (4096, 256, 16))
+QUICK_AUTO_SHAPES = ((32, 10, 1), (1024, 100, 10))
+
+
+def auto_rule(device, shapes, repeats):
+    """The auto rule on this device: the step of the path it picks for a batch, against
+    the fastest of the exact mini-batch paths (small, fused, chained; manual). Goal:
+    within 1.25 of the fastest."""
+    return [auto_case(device, rows, n, p, repeats) for rows, n, p in shapes]
+
+
+def auto_case(device, rows, n, p, repeats):
+    from handgrad.config import TrainConfig, check
+    from handgrad.training.paths import ChainedPath, FusedPath, SmallBatchPath, choose_path
+
+    X, Y = data(rows, n, p, device)
+    W, b = torch.zeros(n, p, device=device), torch.zeros(p, device=device)
+    paths = {"small": SmallBatchPath(), "fused": FusedPath("manual")}
+    paths["chained"] = ChainedPath("manual")
+    config = check(TrainConfig(batch_size=rows, device=device.type))
+    chosen = choose_path(config, 2 * rows, n, None).name  # batches of half the rows
+    want = paths["chained"](X, Y, W, b)[1]
+    for name, path in paths.items():
+        agree(f"auto rule, {name} path", path(X, Y, W, b)[1], want, 1e-4)
+    fns = {name: synced(device, lambda path=path: path(X, Y, W, b)) for name, path in paths.items()}
+    t = interleaved_medians(fns, repeats)
+    fastest = min(t, key=t.get)
+    name = f"auto path {rows}x{n}x{p}: {chosen}, fastest {fastest}"
+    return row(name, t[chosen], t[fastest], 1.25)
+
+
+# The same configurations in float64 on the device and on the CPU (tests/test_devices.py
+# holds them to these on the embedded data; here on a larger synthetic problem).
+AGREEMENT = {
+    "full batch (stats)": dict(),
+    "full batch (fused)": dict(path="fused", max_epochs=200),
+    "mini-batch 256, momentum": dict(batch_size=256, optimizer="sgd", momentum=0.9, max_epochs=5),
+    "mini-batch 256, adam": dict(
+        batch_size=256, optimizer="adam", learning_rate=0.01, max_epochs=5
+    ),
+}
+GAP_GOAL, WEIGHTS_GOAL = 1e-6, 1e-8
+
+
+def agreement(device, q):
+    """CUDA against CPU: the same configuration in float64 on both; the difference of
+    the gaps to the optimum and the weights' relative difference, against the goals."""
+    from benchmarks.timing import relative_difference
+    from handgrad.config import TrainConfig, check
+    from handgrad.data.datasets import synthetic
+    from handgrad.training import Trainer, prepare
+
+    dataset = synthetic(samples=q, features=50, targets=4, seed=1)[0]
+    lines = []
+    for name, settings in AGREEMENT.items():
+        runs = []
+        for where in (device.type, "cpu"):
+            config = check(
+                TrainConfig(device=where, dtype="float64", test_fraction=0.0, **settings)
+            )
+            runs.append(Trainer(prepare(dataset, config), config).fit())
+        (here, cpu), gaps = runs, [run.metrics()["gap_to_optimum"] for run in runs]
+        gap = abs(gaps[0] - gaps[1])
+        weights = max(
+            relative_difference(a, b) for a, b in zip(here.weights, cpu.weights, strict=True)
+        )
+        met = "yes" if gap <= GAP_GOAL and weights <= WEIGHTS_GOAL else "NO"
+        lines.append(
+            f"{device.type} vs cpu, {name:<30} gap diff {gap:.1e} (<= {GAP_GOAL:g}), "
+            f"weights {weights:.1e} (<= {WEIGHTS_GOAL:g}) {met}"
+        )
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__)
     parser.add_argument("--device", default="cuda", help="cuda (default), or cpu to smoke-test")
@@ -187,8 +266,11 @@ def main(argv=None) -> int:
     lines += full_batch_pass(device, (4096, 64, 4) if args.quick else (1 << 22, 256, 16), repeats)
     lines += minibatch_epoch(device, 4096 if args.quick else 1 << 20, repeats)
     lines += estimator_fit(device, 20_000 if args.quick else 2_000_000)
+    lines += auto_rule(device, QUICK_AUTO_SHAPES if args.quick else AUTO_SHAPES, repeats)
     print("\n".join(lines))
-    return 0
+    agreed = agreement(device, 2_000 if args.quick else 200_000)
+    print("\n".join(agreed))
+    return 1 if any(line.endswith("NO") for line in agreed) else 0
 
 
 if __name__ == "__main__":
