@@ -332,6 +332,26 @@ MUTANTS = [
         ],
     ),
     Mutant(
+        "host-read-per-minibatch",
+        "a mini-batch epoch reads nothing back to the host per batch (issue 11)",
+        "src/handgrad/training/trainer.py",
+        ["tests/test_devices.py", "-k", "reads_nothing_back"],
+        edits=[
+            (
+                "        self.average.update(self.W, self.b)\n",
+                "        self.average.update(self.W, self.b)\n"
+                "        bool(torch.isfinite(self.W).all())\n",
+            )
+        ],
+    ),
+    Mutant(
+        "pickle-keeps-the-training-rows",
+        "a pickled GDRegressor holds the trainer's state, not its rows (docs/estimator.md)",
+        "src/handgrad/estimator.py",
+        ["tests/test_estimator.py", "-k", "pickle"],
+        edits=[('if isinstance(state.get("_trainer"), Trainer):', "if False:")],
+    ),
+    Mutant(
         "per-target-r2+10%",
         "per-target MSE and R² in metrics.json (issue 10)",
         "src/handgrad/runs/atomic.py",
