@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 
-import pytest
-import torch
-
 # HANDGRAD_TEST_DEVICE=cuda runs the device tests (tests/test_devices.py) on a GPU;
 # unset, they run on the CPU. A device that was asked for but is missing fails the
-# run rather than passing it untested.
+# run rather than passing it untested. On the CPU no GPU is visible, so that the tests
+# that train with --device auto run on the CPU on a machine with a GPU too.
 TEST_DEVICE = os.environ.get("HANDGRAD_TEST_DEVICE", "cpu")
+if TEST_DEVICE == "cpu":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 def pytest_configure(config):
