@@ -85,9 +85,9 @@ def train(rank_world: world.World | None, data_folder: Path, out: Path) -> None:
             metrics = trainer.metrics()
             results[f"{name}-{'det' if deterministic else 'sum'}-read"] = sorted(files.read)
             key = f"{name}-{'det' if deterministic else 'sum'}"
-            results[f"{key}-W"] = trainer.W.numpy()
-            results[f"{key}-b"] = trainer.b.numpy()
-            results[f"{key}-S"] = trainer.stats.S.numpy()
+            results[f"{key}-W"] = trainer.W.cpu().numpy()
+            results[f"{key}-b"] = trainer.b.cpu().numpy()
+            results[f"{key}-S"] = trainer.stats.S.cpu().numpy()
             results[f"{key}-metrics"] = np.array([metrics["train_mse"], metrics["test_mse"]])
             results[f"{key}-fingerprint"] = np.array(data.fingerprint())
             results[f"{key}-calls"] = np.array(reducer.calls if reducer else 0)
@@ -112,7 +112,7 @@ def resumed_part_way(rank_world: world.World, data_folder: Path) -> np.ndarray:
     reducer = Reducer(rank_world, deterministic=True)
     second = Trainer(launch.prepare(source(data_folder), config, reducer), config, reducer)
     second.load_state(first.state())
-    return second.fit().W.numpy()
+    return second.fit().W.cpu().numpy()
 
 
 def stopped_by_a_signal(rank_world: world.World, data_folder: Path):
@@ -130,7 +130,7 @@ def stopped_by_a_signal(rank_world: world.World, data_folder: Path):
     again = Reducer(rank_world, deterministic=True)
     second = Trainer(launch.prepare(source(data_folder), config, again), config, again)
     second.load_state(first.state())
-    return np.array(first.position[:2]), second.fit().W.numpy()
+    return np.array(first.position[:2]), second.fit().W.cpu().numpy()
 
 
 def fail(rank_world: world.World, data_folder: Path, out: Path, how: str) -> None:

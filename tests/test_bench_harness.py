@@ -196,3 +196,28 @@ def test_a_merged_figure_replaces_its_rows_and_the_table_names_its_own_date():
     assert "on 2031-01-02, 1-minute load 0.5" in readme.render(merged)
     with pytest.raises(ValueError, match="no full-size rows of figure 6"):
         merge.merge(base, run, "fig6")
+
+
+def test_the_torch_range_note_speaks_only_outside_the_declared_range(monkeypatch):
+    from benchmarks import versions
+
+    declared = versions.declared_torch()
+    assert "2.13.0" in declared and "2.11.0" not in declared
+    assert versions.torch_range_note() is None  # the pinned dev release is declared
+    monkeypatch.setattr(versions.torch, "__version__", "2.11.0+cu130")
+    assert (
+        "torch 2.11.0 is outside the range pyproject.toml declares" in versions.torch_range_note()
+    )
+
+
+def test_a_gpu_figure_that_disagrees_fails_the_run_but_not_the_other_figures(monkeypatch, capsys):
+    from benchmarks import gpu
+
+    def wrong(*args):
+        raise gpu.DisagreementError("manual step: the two sides disagree (relative error 1.0)")
+
+    monkeypatch.setattr(gpu, "manual_step", wrong)
+    assert gpu.main(["--device", "cpu", "--quick"]) == 1
+    out = capsys.readouterr().out
+    assert "manual step: the two sides disagree (relative error 1.0) NO" in out
+    assert "GDRegressor.fit" in out and out.count("cpu vs cpu, ") == 4  # later sections ran

@@ -12,8 +12,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from handgrad.cli import main
 from handgrad.data.datasets import load_dataset, synthetic
+from handgrad.devices import device_name, resolve_device
 from handgrad.model import LinearModel
-from handgrad.training.prepare import device_name, resolve_device, split_indices
+from handgrad.training.prepare import split_indices
 
 
 @pytest.fixture(scope="module")

@@ -103,8 +103,23 @@ def train(device, **settings):
         dict(batch_size=32, max_epochs=5, optimizer="sgd", momentum=0.9, learning_rate=0.01),
         dict(optimizer="adam", learning_rate=0.05, max_epochs=50, scheduler="step"),
         dict(early_stopping=True, max_epochs=300),
+        dict(batch_size=64, max_epochs=6, optimizer="sgd", learning_rate=0.05, scheduler="cosine"),
+        dict(batch_size=64, max_epochs=6, optimizer="rmsprop", scheduler="exponential"),
+        dict(optimizer="gd", learning_rate=0.2, max_epochs=60, scheduler="plateau"),
+        dict(batch_size=32, max_epochs=5, optimizer="sgd", precondition="whiten"),
     ],
-    ids=["default", "fused", "autograd", "minibatch-momentum", "adam-step", "early-stopping"],
+    ids=[
+        "default",
+        "fused",
+        "autograd",
+        "minibatch-momentum",
+        "adam-step",
+        "early-stopping",
+        "cosine",
+        "exponential",
+        "plateau",
+        "whitened",
+    ],
 )
 def test_training_on_the_device_equals_training_on_the_cpu(device, settings):
     here, cpu = train(device, **settings), train(CPU, **settings)
@@ -114,6 +129,53 @@ def test_training_on_the_device_equals_training_on_the_cpu(device, settings):
     assert got["gap_to_optimum"] == pytest.approx(want["gap_to_optimum"], abs=1e-6)
     torch.testing.assert_close(here.W.cpu(), cpu.W, rtol=1e-8, atol=1e-10)
     torch.testing.assert_close(here.b.cpu(), cpu.b, rtol=1e-8, atol=1e-10)
+
+
+def test_divergence_on_the_device_stops_where_it_stops_on_the_cpu(device):
+    from handgrad.training import DivergedError
+
+    stopped = []
+    for where in (device, CPU):
+        with pytest.raises(DivergedError) as caught:
+            train(where, optimizer="gd", learning_rate=50.0, max_epochs=100)
+        stopped.append(str(caught.value))
+    assert stopped[0] == stopped[1] and "diverged" in stopped[0]
+
+
+def streamed_trainer(device, folder, monkeypatch):
+    """A mini-batch run on diabetes read from .npy files in chunks of 64 rows, nothing
+    kept in memory: every epoch reads and moves each chunk again."""
+    import sys
+
+    from handgrad.data.sources import NpySource
+
+    monkeypatch.setattr(sys.modules["handgrad.training.prepare"], "CACHE_BYTES", 0)
+    data = load_dataset("diabetes")
+    np.save(folder / "X.npy", data.X)
+    np.save(folder / "Y.npy", data.Y)
+    source = NpySource(folder / "X.npy", folder / "Y.npy", chunk_rows=64)
+    settings = dict(batch_size=16, max_epochs=4, optimizer="adam", learning_rate=0.01, tol=0.0)
+    config = check(TrainConfig(device=device.type, dtype="float64", **settings))
+    return Trainer(prepare(source, config), config)
+
+
+def test_a_streamed_run_stopped_mid_epoch_goes_on_on_the_other_device(
+    device, tmp_path, monkeypatch
+):
+    # Chunks cross to the device one by one; a checkpoint taken between two chunks of an
+    # epoch on one device resumes on the other and ends where one CPU run ends.
+    whole = streamed_trainer(CPU, tmp_path, monkeypatch).fit()
+    first = streamed_trainer(device, tmp_path, monkeypatch)
+    chunks = []
+    first.chunk_hook = lambda trainer: chunks.append(trainer.position) or len(chunks) == 3
+    first.fit()
+    assert first.epoch == 0 and first.position is not None  # 3 chunks into epoch 1
+    second = streamed_trainer(CPU, tmp_path, monkeypatch)
+    second.load_state(first.state())
+    second.fit()
+    assert second.epoch == whole.epoch == 4
+    np.testing.assert_allclose(second.history["train_mse"], whole.history["train_mse"], rtol=1e-9)
+    torch.testing.assert_close(second.W.cpu(), whole.W, rtol=1e-8, atol=1e-10)
 
 
 def test_estimator_on_the_device_equals_the_cpu_and_reaches_lstsq(device):
@@ -255,7 +317,7 @@ def test_an_estimator_fitted_on_the_device_unpickles_and_goes_on_without_one(dev
 
     from sklearn.datasets import load_diabetes
 
-    from handgrad.training.prepare import device_name
+    from handgrad.devices import device_name
 
     X, y = load_diabetes(return_X_y=True)
     model = handgrad.GDRegressor(device=device.type, batch_size=32, optimizer="adam")
@@ -272,6 +334,58 @@ def test_an_estimator_fitted_on_the_device_unpickles_and_goes_on_without_one(dev
     np.testing.assert_array_equal(np.load(predicted), model.predict(X))
     model.partial_fit(X, y)  # on its own device: the same epoch, up to rounding
     np.testing.assert_allclose(np.load(coef), model.coef_, rtol=1e-8)
+
+
+# --- naming a device this machine lacks ----------------------------------------------
+def no_cuda(monkeypatch, count=0):
+    """Make torch report ``count`` CUDA devices, without the hardware."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "message"),
+    [
+        ("cuda", 0, "--device cuda: no CUDA device is available here; use --device cpu."),
+        ("cuda:7", 0, "--device cuda:7: no CUDA device is available here; use --device cpu."),
+        ("cuda:7", 1, "--device cuda:7: this machine has 1 CUDA device (cuda:0); use one of"),
+        ("cuda:2", 2, "this machine has 2 CUDA devices (cuda:0 to cuda:1); use one of those"),
+        ("gpu7", 0, "--device 'gpu7' is not a device; use auto, cpu, cuda, cuda:1 or mps."),
+        ("mps", 0, "--device mps: training keeps its statistics, metrics and iterate means"),
+    ],
+)
+def test_a_device_this_machine_lacks_is_one_sentence(monkeypatch, name, count, message):
+    from handgrad.devices import resolve_device
+    from handgrad.errors import UserError
+
+    no_cuda(monkeypatch, count)
+    with pytest.raises(UserError) as caught:
+        resolve_device(name)
+    assert message in str(caught.value)
+    if count:
+        assert resolve_device(f"cuda:{count - 1}") == torch.device(f"cuda:{count - 1}")
+
+
+def test_auto_trains_on_the_cpu_on_a_mac_and_the_checker_may_use_mps(monkeypatch):
+    from handgrad.devices import resolve_device
+
+    no_cuda(monkeypatch)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == CPU  # training: float64 everywhere
+    assert resolve_device("auto", float64=False) == torch.device("mps")
+
+
+def test_the_estimator_names_its_own_parameter_for_a_missing_device(monkeypatch):
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    model = handgrad.GDRegressor(max_epochs=2, batch_size=64).partial_fit(X, y)
+    no_cuda(monkeypatch)
+    wanted = "GDRegressor: device='cuda': no CUDA device is available here; use device='cpu'"
+    with pytest.raises(ValueError, match=rf"^{wanted}\.$"):
+        handgrad.GDRegressor(device="cuda").fit(X, y)
+    with pytest.raises(ValueError, match=rf"^{wanted} \(set_params\(device='cpu'\) goes on"):
+        model.set_params(device="cuda").partial_fit(X, y)  # as after unpickling a GPU fit
 
 
 # --- no host synchronisation per mini-batch --------------------------------------------

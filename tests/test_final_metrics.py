@@ -122,7 +122,7 @@ def test_the_rounding_bound_covers_the_error_against_long_double(case, standardi
     data, ref = trainer.data, trainer.reference
     y_units = data.y_scaler.scale.numpy() ** 2
     for W, b in (trainer.weights, (ref.W, ref.b)):
-        W, b = W.double().numpy(), b.double().numpy()
+        W, b = W.double().cpu().numpy(), b.double().cpu().numpy()
         exact = exact_sse(data, W, b)
         for split in data.splits:
             error = np.abs(sse_from_statistics(split.stats, W, b) * y_units - exact[split.name])
@@ -157,7 +157,7 @@ def test_where_the_statistics_cannot_be_trusted_a_pass_over_the_rows_says_so(cas
     reference shows, so the metrics come from the rows, with a warning and a field."""
     trainer = fitted(HARD[case]())
     data, ref = trainer.data, trainer.reference
-    W, b = ref.W.numpy(), ref.b.numpy()
+    W, b = ref.W.cpu().numpy(), ref.b.cpu().numpy()
     exact = float(exact_sse(data, W, b)["train"].sum())
     from_statistics = float(
         (sse_from_statistics(data.train.stats, W, b) * data.y_scaler.scale.numpy() ** 2).sum()

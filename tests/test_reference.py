@@ -28,8 +28,8 @@ def lstsq_optimum(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float]:
 def fitted_values(trainer: Trainer) -> np.ndarray:
     """The reference's predictions on the training rows, in the data's units."""
     data, ref = trainer.data, trainer.reference
-    X = data.train.X.double()
-    Z = (X @ ref.W + ref.b).numpy()
+    X = data.train.X.double().cpu()
+    Z = (X @ ref.W.cpu() + ref.b.cpu()).numpy()
     return Z * data.y_scaler.scale.numpy() + data.y_scaler.mean.numpy()
 
 
@@ -64,7 +64,7 @@ def test_not_unique_only_for_a_real_rank_deficiency():
 def test_curvature_is_the_hessians_spectrum_from_a_stable_computation(standardize):
     dataset = badly_scaled()
     trainer = trainer_for(dataset, standardize=standardize, optimizer="gd")
-    X = trainer.data.train.X.numpy()
+    X = trainer.data.train.X.cpu().numpy()
     A = np.hstack([X, np.ones((len(X), 1))])
     singular = np.linalg.svd(A, compute_uv=False)  # of the data, not of AᵀA
     largest = 2.0 * singular[0] ** 2 / len(X)

@@ -38,7 +38,9 @@ def test_closed_form_reference_matches_numpy_lstsq():
 def test_recovers_known_weights_on_synthetic_data():
     dataset, W, b = synthetic(samples=2000, features=5, targets=3, noise=0.01, seed=3)
     trainer = fit(dataset, test_fraction=0.0, dtype="float64")
-    model = LinearModel(trainer.W, trainer.b, trainer.data.x_scaler, trainer.data.y_scaler, (), ())
+    model = LinearModel(
+        trainer.W.cpu(), trainer.b.cpu(), trainer.data.x_scaler, trainer.data.y_scaler, (), ()
+    )
     W_raw, b_raw = model.raw_coefficients()
     np.testing.assert_allclose(W_raw, W, atol=2e-3)
     np.testing.assert_allclose(b_raw, b, atol=2e-3)

@@ -31,12 +31,12 @@ from handgrad.config import (
 )
 from handgrad.data.dataset import Dataset
 from handgrad.data.scaling import Standardizer
+from handgrad.devices import device_name, resolve_device
 from handgrad.errors import UserError
 from handgrad.model import LinearModel
 from handgrad.training import DivergedError, Trainer, convergence, prepare
 from handgrad.training.convergence import ESTIMATOR_NAMES, advice
 from handgrad.training.precondition import Whitening
-from handgrad.training.prepare import device_name
 from handgrad.training.trainer import TrainState
 
 
@@ -132,6 +132,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     device : {"cpu", "auto", "cuda", "mps"}, default="cpu"
         Where the tensors live. "cpu": the estimator's fits are usually small and many
         (cross-validation, grid searches), where a GPU's launch and copy costs dominate.
+        "auto" is "cuda" if there is one, else "cpu"; "mps" is refused with a sentence
+        (Apple's MPS has no float64, which training's statistics need).
     dtype : {"float64", "float32"}, default="float64"
         Precision of the weights and data during training. float64, like scikit-learn's
         linear models, so that fits reach the least-squares optimum to well below 1e-4.
@@ -365,6 +367,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     def _config(self, incremental: bool = False) -> TrainConfig:
         """The parameters as one ``TrainConfig``; no test split (users hold one out)."""
+        self._check_device(going_on=False)
         if isinstance(self.random_state, Integral):
             seed = int(self.random_state)
         else:
@@ -393,6 +396,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"GDRegressor: {ignored.message(_spell)}")
         return config
 
+    def _check_device(self, going_on: bool) -> None:
+        """Refuse a ``device`` this machine lacks, in the estimator's own words."""
+        try:
+            resolve_device(self.device, ask=lambda value: f"device={value!r}")
+        except UserError as error:
+            how = " (set_params(device='cpu') goes on from the fitted state on the CPU)"
+            how = how if going_on else ""
+            raise ValueError(f"GDRegressor: {str(error).rstrip('.')}{how}.") from None
+
     def _continue_on(self, X: np.ndarray, Y: np.ndarray) -> Trainer:
         """A trainer on a new batch, in the old one's units, carrying its whole state.
 
@@ -402,6 +414,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         an estimator fitted on a GPU and unpickled where there is none goes on with
         ``set_params(device="cpu")``.
         """
+        self._check_device(going_on=True)
         old = self._trainer
         carried = old if isinstance(old, _Carried) else _Carried.of(old)
         x_scaler, state = carried.x_scaler, carried.state
@@ -457,8 +470,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         trainer, data = self._trainer, self._trainer.data
         W, b = trainer.weights
         model = LinearModel(
-            W=W.detach().cpu(),
-            b=b.detach().cpu(),
+            W=W,
+            b=b,
             x_scaler=data.x_scaler,
             y_scaler=data.y_scaler,
             feature_names=data.feature_names,

@@ -43,6 +43,11 @@ class LinearModel:
     feature_names: tuple[str, ...]
     target_names: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        # A model lives on the CPU in float64, wherever it was trained: the boundary
+        # where a run's weights leave its device (it predicts on NumPy arrays).
+        self.W, self.b = (t.detach().to("cpu", torch.float64) for t in (self.W, self.b))
+
     @torch.no_grad()
     def predict(self, X) -> np.ndarray:
         """Predictions (q, p) for raw features X (q, n), as float64 numpy."""

@@ -118,7 +118,7 @@ def proceed(args, config: cfg.TrainConfig, run_dir: RunDirectory, recorded: dict
 
 def check_device(run_dir: RunDirectory, device: str) -> None:
     """Refuse, with the way on, a run recorded on a device this machine lacks."""
-    from handgrad.training.prepare import resolve_device
+    from handgrad.devices import resolve_device
 
     try:
         resolve_device(device)

@@ -30,8 +30,8 @@ def model_of(trainer: Trainer) -> LinearModel:
     data = trainer.data
     W, b = trainer.weights
     return LinearModel(
-        W=W.detach().double().cpu(),
-        b=b.detach().double().cpu(),
+        W=W,
+        b=b,
         x_scaler=data.x_scaler,
         y_scaler=data.y_scaler,
         feature_names=data.feature_names,

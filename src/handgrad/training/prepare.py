@@ -29,6 +29,7 @@ from handgrad.data.scaling import MOMENT_ROWS, Standardizer
 from handgrad.data.sources import ArraySource, Chunk, Source
 from handgrad.data.splitting import RowSplit
 from handgrad.data.stream import to_device
+from handgrad.devices import resolve_device
 from handgrad.errors import UserError
 from handgrad.training.statistics import Statistics, statistics_from_moments
 
@@ -179,26 +180,6 @@ def split_indices(q: int, val_fraction: float, test_fraction: float, seed: int):
     if labels is None:
         return np.arange(q), np.arange(0), np.arange(0)
     return tuple(np.flatnonzero(labels == k) for k in range(3))
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA, else Apple's MPS, else the CPU. Fails clearly when one is missing."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if name == "cuda" and not cuda:
-        raise UserError("--device cuda: no CUDA device is available here; use --device cpu.")
-    if name == "mps" and not mps:
-        raise UserError("--device mps: no Apple MPS device is available here; use --device cpu.")
-    return torch.device(name)
-
-
-def device_name(device: torch.device) -> str:
-    """The device as runs report it: "cpu", "mps", or "cuda:0 (NVIDIA H200)"."""
-    if device.type != "cuda":
-        return device.type
-    index = torch.cuda.current_device() if device.index is None else device.index
-    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
 
 
 def _standardized(A: np.ndarray, scaler: Standardizer, dtype: torch.dtype, mine=None):

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from handgrad.devices import device_name
 from handgrad.errors import DataWarning
 from handgrad.training import convergence, passes
 from handgrad.training.metrics import mse_and_r2
-from handgrad.training.prepare import device_name
 from handgrad.training.statistics import sse_from_statistics, sse_rounding
 
 if TYPE_CHECKING:

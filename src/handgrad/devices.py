@@ -1,0 +1,82 @@
+"""Devices as users name them: resolved, checked against this machine, and named back.
+
+Every entry that takes a device (``handgrad train --device``, ``handgrad check
+--device``, ``GDRegressor(device=...)``) resolves it here, so that a device this machine
+lacks fails with the same sentence everywhere, before any tensor is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from handgrad.errors import UserError
+
+_LABELS = {"cuda": "CUDA", "mps": "Apple MPS"}
+
+
+def _flag(value: str) -> str:
+    return f"--device {value}"
+
+
+def resolve_device(
+    name: str, ask: Callable[[str], str] = _flag, float64: bool = True
+) -> torch.device:
+    """The device ``name`` stands for; ``auto`` is CUDA, else the CPU (or, where float64
+    is not needed, Apple's MPS before the CPU).
+
+    Parameters
+    ----------
+    name : str
+        "auto", "cpu", or a device torch knows ("cuda", "cuda:1", "mps").
+    ask : callable, default: the CLI's ``--device VALUE``
+        How the caller's user writes a device choice, for the error messages.
+    float64 : bool, default=True
+        Whether the work needs float64 tensors on the device. Training does (its
+        statistics, metrics and iterate means); Apple's MPS has none, so it is refused.
+        The checker does not (it computes on CPU copies there).
+
+    Raises
+    ------
+    UserError
+        ``name`` is not a device, this machine has no such device, or it has no
+        float64 where that is needed.
+    """
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps and not float64 else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(
+            f"{ask(repr(name))} is not a device; use auto, cpu, cuda, cuda:1 or mps."
+        ) from None
+    kind = device.type
+    if kind == "cpu":
+        return device
+    if kind == "mps" and float64:
+        raise UserError(
+            f"{ask(name)}: training keeps its statistics, metrics and iterate means in "
+            f"float64, which Apple's MPS does not have; use {ask('cpu')}."
+        )
+    backend = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
+    if backend is None or not backend.is_available():
+        label = _LABELS.get(kind, kind)
+        raise UserError(f"{ask(name)}: no {label} device is available here; use {ask('cpu')}.")
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if device.index is not None and device.index >= count:
+        have = f"{kind}:0" if count == 1 else f"{kind}:0 to {kind}:{count - 1}"
+        raise UserError(
+            f"{ask(name)}: this machine has {count} {_LABELS.get(kind, kind)} "
+            f"device{'s' * (count > 1)} ({have}); use one of those, or {ask('cpu')}."
+        )
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    """The device as runs report it: "cpu", "mps", or "cuda:0 (NVIDIA H200)"."""
+    if device.type != "cuda":
+        return device.type
+    index = torch.cuda.current_device() if device.index is None else device.index
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
