@@ -280,8 +280,19 @@ def test_device_cuda_without_cuda_is_a_usage_error(world_dir, capsys):
     assert "no CUDA device is available here" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_device_cuda_checks_on_cuda(world_dir, capsys):  # pragma: no cover
-    argv = ["check", "chk/funcs.py:Log", "--input", "3:positive", "--device", "cuda", "--json"]
-    assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["device"].startswith("cuda")
+@pytest.mark.parametrize("compute_on", ["auto", "cpu"])
+def test_device_and_compute_on_say_where_the_gradients_were_computed(
+    world_dir, capsys, device, compute_on
+):
+    # On the device under test (HANDGRAD_TEST_DEVICE): there, or on CPU copies when asked
+    # (or when the device has no float64).
+    argv = ["check", "chk/funcs.py:Log", "--input", "3:positive", "--device", str(device)]
+    assert main([*argv, "--compute-on", compute_on, "--json"]) == 0
+    where = json.loads(capsys.readouterr().out)["device"]
+    on_device = compute_on == "auto" and device.type != "mps"
+    assert where == ("cpu" if not on_device else str(torch.empty(0, device=device).device))
+
+
+def test_the_builtin_table_says_where_it_computed(capsys, device):
+    assert main(["check", "--device", str(device), "--compute-on", "cpu"]) == 0
+    assert "checks OK (numeric gradients in float64, on cpu)." in capsys.readouterr().out

@@ -46,6 +46,15 @@ def test_placement_refusals_are_sentences(devices, requested, match):
         choose_device(devices, requested)
 
 
+@pytest.mark.parametrize("requested", ["auto", "cpu"])
+def test_a_cpu_array_beside_cuda_inputs_is_refused_whatever_the_request(requested):
+    # The copies would all live on one device, so the check would pass where the
+    # user's own call crashes.
+    with pytest.raises(ValueError, match=r"cuda:0, cpu: a CPU tensor .* move it to cuda:0"):
+        choose_device([CUDA, CPU], requested, cpu_arrays=True)
+    assert choose_device([CPU, CPU], requested, cpu_arrays=True).device == CPU
+
+
 def test_meta_inputs_are_refused_not_crashed_on():
     X, W, b = (torch.empty(s, device="meta") for s in LIN)
     with pytest.raises(ValueError, match="holds no values"):

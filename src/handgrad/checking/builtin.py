@@ -37,9 +37,12 @@ class Row(NamedTuple):
     report: GradientReport
 
 
-def check_builtin(seed: int = 0, device: str | torch.device = "cpu") -> list[Row]:
+def check_builtin(
+    seed: int = 0, device: str | torch.device = "cpu", compute_on: str | torch.device = "auto"
+) -> list[Row]:
     """Check every Function of ``FUNCTIONS`` at every size of ``SIZES``, in every dtype,
-    on inputs that live on ``device``."""
+    on inputs that live on ``device``; the float64 gradients are computed where
+    ``compute_on`` says (``check``'s ``device``)."""
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for name, function, shapes in FUNCTIONS:
@@ -49,7 +52,8 @@ def check_builtin(seed: int = 0, device: str | torch.device = "cpu") -> list[Row
                     torch.randn(shape, generator=generator, dtype=torch.float64).to(device, dtype)
                     for shape in shapes(*sizes)
                 ]
-                rows.append(Row(name, sizes, dtype, check(function, *inputs, seed=seed)))
+                report = check(function, *inputs, seed=seed, device=compute_on)
+                rows.append(Row(name, sizes, dtype, report))
     return rows
 
 
@@ -91,5 +95,6 @@ def format_table(rows: list[Row]) -> str:
     for row in failures:
         lines += ["", f"{row.name} at (q, n, p) = {row.sizes}, {row.dtype}:", str(row.report)]
     passed = len(rows) - len(failures)
-    lines += ["", f"{passed} of {len(rows)} checks OK (numeric gradients in float64)."]
+    where = " and ".join(dict.fromkeys(row.report.device for row in rows)) or "cpu"
+    lines += ["", f"{passed} of {len(rows)} checks OK (numeric gradients in float64, on {where})."]
     return "\n".join(lines)

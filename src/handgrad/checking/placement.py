@@ -4,11 +4,13 @@ The rule for ``device="auto"``:
 
 - inputs all on the CPU: the CPU;
 - inputs on one accelerator that computes in float64 (cuda, xpu, ...), with or without
-  CPU tensors beside them: that device, so that a Function with device-specific code
-  is checked where it runs (0-dim CPU tensors mix with CUDA ones in torch as well);
+  0-dim CPU tensors beside them (torch mixes those with CUDA ones): that device, so that
+  a Function with device-specific code is checked where it runs;
 - an accelerator without float64 (mps): float64 copies on the CPU, since finite
   differences in float32 are noise;
-- inputs on two accelerators, or on the meta device (no values): a ValueError.
+- inputs on two accelerators, CPU tensors of one or more dimensions beside accelerator
+  ones (the forward would fail on them, but not on the checker's copies, which all
+  live on one device), or inputs on the meta device (no values): a ValueError.
 
 ``device="cpu"`` asks for CPU copies whatever the inputs' device; another device name
 asks for that device. :func:`choose_device` decides from device objects alone, so the
@@ -51,7 +53,9 @@ class Placement:
 
 
 def choose_device(
-    devices: Iterable[torch.device | str], requested: str | torch.device = "auto"
+    devices: Iterable[torch.device | str],
+    requested: str | torch.device = "auto",
+    cpu_arrays: bool = False,
 ) -> Placement:
     """Decide where to compute, from the inputs' devices and the caller's request.
 
@@ -61,12 +65,14 @@ def choose_device(
         The devices of the tensor inputs.
     requested : {"auto", "cpu"} or a device name, default="auto"
         See the module docstring.
+    cpu_arrays : bool, default=False
+        Whether a CPU tensor of one or more dimensions is among the inputs.
 
     Raises
     ------
     ValueError
-        Inputs on the meta device or on two accelerators, or a requested device
-        without float64.
+        Inputs on the meta device, on two accelerators, or on the CPU and an
+        accelerator (beyond 0-dim tensors); or a requested device without float64.
     """
     given = tuple(dict.fromkeys(str(torch.device(d)) for d in devices))
     found = [torch.device(name) for name in given]
@@ -81,6 +87,13 @@ def choose_device(
         raise ValueError(
             f"the inputs are on several devices ({', '.join(given)}); put them on one, "
             "as the forward would need."
+        )
+    if accelerators and cpu_arrays:
+        raise ValueError(
+            f"the inputs are on {', '.join(given)}: a CPU tensor of one or more dimensions "
+            f"beside {accelerators[0]} tensors would fail in the forward, yet pass on the "
+            f"checker's copies, which all live on one device; move it to {accelerators[0]} "
+            "(0-dim CPU tensors may stay)."
         )
     on = f"given on {', '.join(given)}" if given else "no tensor input"
     if str(requested) != "auto":
@@ -101,7 +114,9 @@ def choose_device(
 
 def placement_for(inputs: Sequence[Any], requested: str | torch.device = "auto") -> Placement:
     """:func:`choose_device` for the tensors among ``inputs``."""
-    return choose_device((x.device for x in inputs if isinstance(x, torch.Tensor)), requested)
+    tensors = [x for x in inputs if isinstance(x, torch.Tensor)]
+    cpu_arrays = any(x.device.type == "cpu" and x.dim() > 0 for x in tensors)
+    return choose_device((x.device for x in tensors), requested, cpu_arrays)
 
 
 def to_float64(inputs: Sequence[Any], device: torch.device | str = "cpu") -> list[Any]:

@@ -65,8 +65,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--device",
         default="cpu",
         metavar="DEVICE",
-        help="where the drawn tensors live (cpu, cuda, cuda:1...); the gradients are "
+        help="where the drawn tensors live (cpu, cuda, cuda:1..., or auto: cuda, then mps, "
+        "then cpu; default: cpu); the gradients are "
         "computed in float64 there, or on CPU copies for a device without float64",
+    )
+    parser.add_argument(
+        "--compute-on",
+        choices=("auto", "cpu"),
+        default="auto",
+        help="where the float64 gradients are computed: 'auto' is the inputs' device "
+        "(CPU copies for one without float64), 'cpu' always CPU copies (default: auto)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the random inputs (default: 0)"
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if args.target is None:
         if args.specs:
             raise UserError("--input needs a target: handgrad check module:Attr --input 10,5 ...")
-        rows = check_builtin(args.seed, device=device)
+        rows = check_builtin(args.seed, device=device, compute_on=args.compute_on)
         if args.json:
             print(json.dumps([_row_dict(row) for row in rows], indent=2))
         else:
@@ -115,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         )
     inputs, drawn = make_inputs(specs, args.domain, args.seed, device)
     try:
-        report = check(function, *inputs, seed=args.seed)
+        report = check(function, *inputs, seed=args.seed, device=args.compute_on)
     except Exception as error:  # forward, or the target itself, rejected these inputs
         shown = " ".join(f"--input {spec.text}" for spec in specs)
         raise UserError(
@@ -131,15 +139,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _device(name: str) -> torch.device:
-    import torch
+    from handgrad.devices import resolve_device
 
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise UserError(f"--device {name!r} is not a device; use cpu, cuda or cuda:1.") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: no CUDA device is available here; use --device cpu.")
-    return device
+    return resolve_device(name, float64=False)  # float64 copies go to the CPU there
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
