@@ -79,19 +79,26 @@ def _sums_torch(X, W, b, Y, grads):
     acc = torch.promote_types(X.dtype, torch.float64)  # the partial sums' dtype
     on_cpu = X.device.type == "cpu"
     step = block_rows(n, X.element_size(), BLOCK_BYTES if on_cpu else DEVICE_BLOCK_BYTES)
-    sse = X.new_zeros((), dtype=acc)
-    XtR = X.new_zeros(W.shape, dtype=acc) if grads else None
-    R_sum = X.new_zeros(b.shape, dtype=acc) if grads else None
     with torch.no_grad():
-        for start in range(0, q, step):
-            X_blk = X[start : start + step]  # (q_blk, n), a view
-            R = torch.addmm(b, X_blk, W)  # (q_blk, n) @ (n, p) + (p,) -> (q_blk, p)
-            R = R - Y[start : start + step]  # not in place: Y may be batched by vmap, R not
-            sse = sse + torch.linalg.vecdot(R.flatten(), R.flatten()).to(acc)
-            if grads:
-                XtR = XtR + (X_blk.T @ R).to(acc)  # (n, q_blk) @ (q_blk, p) -> (n, p)
-                R_sum = R_sum + R.sum(dim=0).to(acc)  # (q_blk, p) -> (p,)
-    return sse, XtR, R_sum
+        parts = [_block_sums(X, W, b, Y, start, step, acc, grads) for start in range(0, q, step)]
+    if len(parts) == 1:  # one block, as on a GPU below 1 GiB of X: no accumulators
+        return parts[0]
+    sse = torch.stack([part[0] for part in parts]).sum()
+    if not grads:
+        return sse, None, None
+    return sse, sum(part[1] for part in parts), sum(part[2] for part in parts)
+
+
+def _block_sums(X, W, b, Y, start, step, acc, grads):
+    """Σ R², Xᵀ R and Σᵢ Rᵢ of rows [start, start + step), in the dtype ``acc``."""
+    X_blk = X[start : start + step]  # (q_blk, n), a view
+    R = torch.addmm(b, X_blk, W)  # (q_blk, n) @ (n, p) + (p,) -> (q_blk, p)
+    R = R - Y[start : start + step]  # not in place: Y may be batched by vmap, R not
+    sse = torch.linalg.vecdot(R.flatten(), R.flatten()).to(acc)
+    if not grads:
+        return sse, None, None
+    XtR = (X_blk.T @ R).to(acc)  # (n, q_blk) @ (q_blk, p) -> (n, p)
+    return sse, XtR, R.sum(dim=0).to(acc)  # Σᵢ Rᵢ: (q_blk, p) -> (p,)
 
 
 def _rows_numpy(X, W, b, Y, start, stop, step, grads):
