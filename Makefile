@@ -54,9 +54,13 @@ bench-spark: $(SPARK_STAMP)
 # figures (benchmarks/gpu.py). Where there is no network, run it from the source tree
 # with the machine's own torch: make gpu-check GPU_PYTHON="env PYTHONPATH=src python3"
 GPU_PYTHON ?= $(PYTHON)
+# The figures run even when a test fails (a GPU session is too short to lose them); the
+# target fails if either did.
 gpu-check: $(if $(filter $(PYTHON),$(GPU_PYTHON)),install)
-	HANDGRAD_TEST_DEVICE=cuda $(GPU_PYTHON) -m pytest -q -p no:cacheprovider
-	$(GPU_PYTHON) -m benchmarks.gpu
+	status=0; \
+	HANDGRAD_TEST_DEVICE=cuda $(GPU_PYTHON) -m pytest -q -p no:cacheprovider || status=1; \
+	$(GPU_PYTHON) -m benchmarks.gpu || status=1; \
+	exit $$status
 
 # Break each documented promise in a temporary copy of the tree; every mutant must be caught.
 mutants: install

@@ -19,7 +19,9 @@ step() {  # step NAME SECONDS COMMAND...: run it, keep its output and exit code
     >"$out/machine.txt" 2>&1
 # The whole suite on 8 workers where pytest-xdist is installed.
 workers=$("$py" -c "import xdist" 2>/dev/null && echo "-n 8 --dist loadscope")
-step devices 120 "$py" -m pytest -q -p no:cacheprovider tests/test_devices.py tests/test_check_devices.py
+step devices 120 "$py" -m pytest -q -p no:cacheprovider tests/test_devices.py tests/test_check_devices.py \
+    tests/test_linear_mse.py::test_torch_compile_fullgraph_value_and_gradients \
+    tests/test_check_cli.py::test_device_and_compute_on_say_where_the_gradients_were_computed
 step figures 180 "$py" -m benchmarks.gpu
 # shellcheck disable=SC2086  # $workers is empty or several words
 step suite 280 "$py" -m pytest -q -p no:cacheprovider $workers
