@@ -221,7 +221,7 @@ def auto_case(device, rows, n, p, repeats):
     paths = {"small": SmallBatchPath(), "fused": FusedPath("manual")}
     paths["chained"] = ChainedPath("manual")
     config = check(TrainConfig(batch_size=rows, device=device.type))
-    chosen = choose_path(config, 2 * rows, n, None).name  # batches of half the rows
+    chosen = choose_path(config, 2 * rows, n, None, device).name  # batches of half the rows
     want = paths["chained"](X, Y, W, b)[1]
     for name, path in paths.items():
         agree(f"auto rule, {name} path", path(X, Y, W, b)[1], want, 1e-4)

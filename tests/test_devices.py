@@ -238,7 +238,8 @@ def test_the_gpu_figures_script_runs_on_the_device_under_test(device):
     assert done.returncode == 0, done.stderr
     assert "manual step (1024, 100, 10)" in done.stdout
     assert "GDRegressor.fit" in done.stdout
-    assert "auto path 1024x100x10: fused" in done.stdout
+    chosen = "fused" if device.type == "cpu" else "small"  # paths.choose_path, rule 2
+    assert f"auto path 1024x100x10: {chosen}" in done.stdout
     assert done.stdout.count(f"{device.type} vs cpu, ") == 4
 
 

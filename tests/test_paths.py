@@ -16,6 +16,7 @@ from handgrad.training.paths import (
     FUSED_MIN_ELEMENTS,
     ChainedPath,
     FusedPath,
+    SmallBatchPath,
     StatsPath,
     choose_path,
 )
@@ -108,6 +109,44 @@ def test_auto_picks_what_the_rule_says(q, n, batch_size, expected):
     assert choose_path(config, q, n, stats).name == expected
 
 
+def kernels_per_step(path, rows, n, p) -> int:
+    """Kernel launches of one step of ``path`` off the CPU, counted by a dispatch mode on
+    meta tensors (shapes, no values, no hardware): every op that is not a view or a
+    dtype query. In-place ops count: they launch a kernel too."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    counted = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            returns = func._schema.returns
+            alias = returns[0].alias_info if returns else None
+            is_tensor = bool(returns) and str(returns[0].type) == "Tensor"
+            if is_tensor and (alias is None or alias.is_write):
+                counted.append(func)
+            return func(*args, **(kwargs or {}))
+
+    X, Y = torch.empty(rows, n, device="meta"), torch.empty(rows, p, device="meta")
+    W, b = torch.empty(n, p, device="meta"), torch.empty(p, device="meta")
+    path(X, Y, W, b)
+    with Count():
+        path(X, Y, W, b)
+    return len(counted)
+
+
+@pytest.mark.parametrize("rows", [32, 256, 4096])
+def test_off_the_cpu_auto_takes_the_path_with_the_fewest_kernels(rows):
+    # A mini-batch there is one block: the paths read X alike, and differ in launches.
+    n, p = 100, 10
+    paths = {"small": SmallBatchPath(), "fused": FusedPath("manual"), "chained": None}
+    paths["chained"] = ChainedPath("manual")
+    counts = {name: kernels_per_step(path, rows, n, p) for name, path in paths.items()}
+    config = check(TrainConfig(batch_size=rows))
+    chosen = choose_path(config, 10 * rows, n, None, torch.device("cuda")).name
+    assert counts[chosen] == min(counts.values()), counts
+    assert counts == {"small": 8, "fused": 8, "chained": 11}  # as paths.choose_path says
+
+
 def test_small_batch_trajectory_equals_chained():
     dataset = synthetic(samples=120, features=6, targets=2, noise=0.5, seed=1)[0]
     settings = dict(batch_size=7, max_epochs=30, tol=0.0, dtype="float64", optimizer="gd")
@@ -136,8 +175,8 @@ def test_gdregressor_results_do_not_depend_on_the_path(monkeypatch):
     auto = GDRegressor().fit(X, y)
     forced = check(TrainConfig(path="chained"))
 
-    def chained(config, q, n, stats):
-        return choose_path(forced, q, n, stats)
+    def chained(config, q, n, stats, device):
+        return choose_path(forced, q, n, stats, device)
 
     monkeypatch.setattr(trainer_module, "choose_path", chained)
     plain = GDRegressor().fit(X, y)

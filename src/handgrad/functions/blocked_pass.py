@@ -53,7 +53,8 @@ def block_rows(n: int, itemsize: int, block_bytes: int = BLOCK_BYTES) -> int:
 
 
 def sums(X, W, b, Y, grads: bool):
-    """Σᵢⱼ Rᵢⱼ² (0-dim), Xᵀ R (n, p) and Σᵢ Rᵢ (p,), in float64 for float32 inputs.
+    """Σᵢⱼ Rᵢⱼ² (0-dim), Xᵀ R (n, p) and Σᵢ Rᵢ (p,), added up across blocks in float64
+    for float32 inputs (the torch backend's one-block case: in the inputs' dtype).
 
     With ``grads=False`` only the first is computed; the others are None.
     """
@@ -79,9 +80,14 @@ def _sums_torch(X, W, b, Y, grads):
     acc = torch.promote_types(X.dtype, torch.float64)  # the partial sums' dtype
     on_cpu = X.device.type == "cpu"
     step = block_rows(n, X.element_size(), BLOCK_BYTES if on_cpu else DEVICE_BLOCK_BYTES)
+    if q <= step and X.dtype in _NUMPY_DTYPES:
+        # One block, as on a GPU below 1 GiB of X: nothing to add up across blocks, so
+        # no float64 round trip (six casts, each a kernel launch on a GPU). Its
+        # products are in the inputs' dtype, as each block's are in the NumPy backend.
+        acc = X.dtype
     with torch.no_grad():
         parts = [_block_sums(X, W, b, Y, start, step, acc, grads) for start in range(0, q, step)]
-    if len(parts) == 1:  # one block, as on a GPU below 1 GiB of X: no accumulators
+    if len(parts) == 1:
         return parts[0]
     sse = torch.stack([part[0] for part in parts]).sum()
     if not grads:

@@ -36,9 +36,10 @@ from handgrad.training.statistics import Statistics
 # thread limit, NumPy views); 1024 rows: 386 against 316 µs; 4096: 1.25 ms against 0.68 ms;
 # 65536: 18 ms against 7.4 ms. The crossover lies near 600 rows of 100 features.
 FUSED_MIN_ELEMENTS = 60_000
+CPU = torch.device("cpu")
 
 
-def choose_path(config, q: int, n: int, stats: Statistics):
+def choose_path(config, q: int, n: int, stats: Statistics, device: torch.device = CPU):
     """The path ``config.path`` names, or for "auto" the cheapest exact one.
 
     The rule, "auto":
@@ -46,13 +47,17 @@ def choose_path(config, q: int, n: int, stats: Statistics):
     1. full batch with more rows than unknowns (q > n + 1): ``stats``. The trainer
        gathers S and T anyway (for the reference and the rate), so each epoch then
        costs O(n²p) instead of a pass over the q × n data;
-    2. otherwise, batches of at least ``FUSED_MIN_ELEMENTS`` entries of X: ``fused``
-       (one blocked pass over the batch instead of two BLAS calls and temporaries);
+    2. otherwise, on the CPU, batches of at least ``FUSED_MIN_ELEMENTS`` entries of X:
+       ``fused`` (one blocked pass over the batch, each block still in cache when it is
+       read the second time, instead of two BLAS calls and temporaries);
     3. otherwise ``small``: on the CPU a batch of 32 rows of 10 features costs about
        6 µs a step there, against 150 µs for the chained pair's torch calls and
        ``Context`` bookkeeping (measured on the shared 2-core EPYC), which made
-       batch-1 runs spend nearly all their time on dispatch; on another device, three
-       torch calls instead of the pair's twenty.
+       batch-1 runs spend nearly all their time on dispatch. Off the CPU, every
+       mini-batch: a batch there is one block, so the three paths read X alike and
+       differ in kernel launches per step, counted by a dispatch mode
+       (tests/test_paths.py): small and fused 8, chained 11; small has the least
+       Python per step (no blocking), and host time is what bounds a GPU's steps.
 
     ``grad`` ("manual" or "autograd") applies to ``fused`` and ``chained``; "autograd"
     therefore rules out ``stats`` and ``small`` under "auto", so that the flag has its
@@ -63,7 +68,7 @@ def choose_path(config, q: int, n: int, stats: Statistics):
     if name == "auto":
         if rows == q and q > n + 1 and config.grad == "manual":
             name = "stats"
-        elif rows * n >= FUSED_MIN_ELEMENTS:
+        elif rows * n >= FUSED_MIN_ELEMENTS and device.type == "cpu":
             name = "fused"
         elif config.grad == "manual":
             name = "small"
@@ -143,8 +148,8 @@ class SmallBatchPath:
     def __call__(self, X, Y, W, b):
         q = X.shape[0]
         if X.device.type != "cpu":
-            R = torch.addmm(b, X, W).sub_(Y)
-            loss = R.square().sum() / q
+            R = torch.addmm(b, X, W).sub_(Y)  # (q, n) @ (n, p) + (p,) - (q, p) -> (q, p)
+            loss = torch.vdot(R.flatten(), R.flatten()) / q
             return loss, X.T.mm(R).mul_(2.0 / q), R.sum(dim=0).mul_(2.0 / q)
         R, grad, grad_W_np, grad_b_np, grad_W, grad_b, W_np, b_np = self._prepare(q, W, b)
         X_np = X.numpy()

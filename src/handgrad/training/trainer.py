@@ -152,7 +152,7 @@ class Trainer:
             max_row_norm2 = self.row_passes.max_row_norm2(train, self.whitening)
         self.plan: Plan = plan(config, self.reference, max_row_norm2, q, whitened=whiten)
         self.learning_rate = self.plan.learning_rate
-        self.path = choose_path(config, q, n, self.stats)
+        self.path = choose_path(config, q, n, self.stats, data.device)
         self.W = torch.zeros(n, p, dtype=data.dtype, device=data.device)
         self.b = torch.zeros(p, dtype=data.dtype, device=data.device)
         self.V = None if self.whitening is None else self.whitening.coordinates(self.W, self.b)
