@@ -437,6 +437,7 @@ class HostReads:
         dict(optimizer="adamw", learning_rate=0.01),
         dict(optimizer="sgd", learning_rate=0.01, path="chained"),
         dict(precondition="whiten"),  # whitened steps; auto: halving and iterate averaging
+        dict(optimizer="sgd", momentum=0.9, learning_rate=0.01, path="small-in-torch"),
     ],
     ids=[
         "small-momentum",
@@ -447,6 +448,7 @@ class HostReads:
         "adamw",
         "chained",
         "whitened",
+        "small-in-torch",
     ],
 )
 def test_a_minibatch_epoch_reads_nothing_back_per_batch(device, settings):
@@ -454,8 +456,15 @@ def test_a_minibatch_epoch_reads_nothing_back_per_batch(device, settings):
     # would be 45 or more; the epoch's own are its end (the last gradient's norm) and
     # the chunk's shuffle. On the CPU the count covers torch's calls (NumPy's cannot
     # wait); on a GPU, torch's sync debug mode counts what it sees as well.
+    in_torch = settings.get("path") == "small-in-torch"
+    if in_torch:  # the small path's GPU code, run on the CPU (elsewhere it is NumPy)
+        settings = {**settings, "path": "small"}
     config = check(TrainConfig(device=device.type, dtype="float64", batch_size=8, **settings))
     trainer = Trainer(prepare(load_dataset("diabetes"), config), config)
+    if in_torch:
+        from handgrad.training.paths import SmallBatchPath
+
+        trainer.path = SmallBatchPath(numpy=False)
     trainer.fit(max_epochs=1)  # buffers and optimizer state made
     sync = torch.cuda.set_sync_debug_mode if device.type == "cuda" else None
     kept = getattr(trainer.optimizer, "state", {}).values()

@@ -147,6 +147,22 @@ def test_off_the_cpu_auto_takes_the_path_with_the_fewest_kernels(rows):
     assert counts == {"small": 8, "fused": 8, "chained": 11}  # as paths.choose_path says
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_small_paths_torch_code_equals_its_numpy_code(dtype):
+    # The torch code is what runs on a GPU; here on the CPU, against the NumPy code.
+    gen = torch.Generator().manual_seed(0)
+    X, W, b, Y = (
+        torch.randn(s, generator=gen, dtype=dtype) for s in ((33, 5), (5, 3), (3,), (33, 3))
+    )
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+    loss, grad_W, grad_b = SmallBatchPath(numpy=False)(X, Y, W, b)
+    want = SmallBatchPath()(X, Y, W, b)
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0
+    torch.testing.assert_close(loss, torch.tensor(want[0], dtype=dtype), **tol)
+    torch.testing.assert_close(grad_W, want[1], **tol)
+    torch.testing.assert_close(grad_b, want[2], **tol)
+
+
 def test_small_batch_trajectory_equals_chained():
     dataset = synthetic(samples=120, features=6, targets=2, noise=0.5, seed=1)[0]
     settings = dict(batch_size=7, max_epochs=30, tol=0.0, dtype="float64", optimizer="gd")

@@ -125,13 +125,15 @@ class FusedPath:
 
 class SmallBatchPath:
     """A small batch's loss and gradients, (2/q)XᵀR and (2/q)Σᵢ Rᵢ with R = XW + b − Y,
-    in NumPy on buffers reused from one call to the next (on CPU tensors; elsewhere the
-    same few torch calls). The gradients come back as torch views of one buffer, valid
-    until the next call, and the loss as a float."""
+    in NumPy on buffers reused from one call to the next (on CPU tensors; elsewhere, or
+    with ``numpy=False``, the same products as eight torch calls). The gradients come
+    back as torch views of one buffer, valid until the next call, and the loss as a
+    float (in torch: a 0-dim tensor, never read back to the host)."""
 
     name = "small"
 
-    def __init__(self) -> None:
+    def __init__(self, numpy: bool = True) -> None:
+        self.numpy = numpy  # False: the torch calls on the CPU too (the device code, tested)
         self._key = None  # (rows, W, b) of the buffers below
         self._buffers: tuple = ()
 
@@ -147,7 +149,7 @@ class SmallBatchPath:
 
     def __call__(self, X, Y, W, b):
         q = X.shape[0]
-        if X.device.type != "cpu":
+        if X.device.type != "cpu" or not self.numpy:
             R = torch.addmm(b, X, W).sub_(Y)  # (q, n) @ (n, p) + (p,) - (q, p) -> (q, p)
             loss = torch.vdot(R.flatten(), R.flatten()) / q
             return loss, X.T.mm(R).mul_(2.0 / q), R.sum(dim=0).mul_(2.0 / q)
