@@ -332,6 +332,18 @@ MUTANTS = [
         ],
     ),
     Mutant(
+        "small-path-reads-its-loss",
+        "the small path's GPU code reads nothing back per batch (issue 11)",
+        "src/handgrad/training/paths.py",
+        ["tests/test_devices.py", "-k", "reads_nothing_back"],
+        edits=[
+            (
+                "            loss = torch.vdot(R.flatten(), R.flatten()) / q\n",
+                "            loss = float(torch.vdot(R.flatten(), R.flatten())) / q\n",
+            )
+        ],
+    ),
+    Mutant(
         "host-read-per-minibatch",
         "a mini-batch epoch reads nothing back to the host per batch (issue 11)",
         "src/handgrad/training/trainer.py",
