@@ -126,6 +126,7 @@ CASES = [
     Case("unknown scheduler", ["train", "--scheduler", "linear"], r"argument --scheduler: invalid choice: 'linear' \(choose from '?auto'?, '?none'?, '?step"),
     Case("unknown device", ["train", "--device", "tpu"], r"argument --device: invalid choice: 'tpu' \(choose from '?auto'?, '?cpu'?, '?cuda'?, '?mps'?\)"),
     Case("no CUDA device", ["train", "--device", "cuda"], r"--device cuda: no CUDA device is available here; use --device cpu"),
+    Case("MPS, which has no float64", ["train", "--device", "mps"], r"--device mps: training keeps its statistics, metrics and iterate means in float64, which Apple's MPS does not have; use --device cpu"),
     Case("both data sources", ["train", "--dataset", "diabetes", "--data", "x.csv"], r"give either --dataset or --data, not both"),
     Case("nesterov without sgd", ["train", "--nesterov"], r"--nesterov has no effect with --optimizer auto: it needs --optimizer sgd; set that, or drop --nesterov"),
     Case("nesterov without momentum", ["train", "--optimizer", "sgd", "--nesterov"], r"--nesterov has no effect with --momentum 0: it needs --momentum above 0"),
