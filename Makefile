@@ -23,9 +23,18 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# One worker per core; --dist loadscope keeps each module (and its module-scoped fixtures,
-# which run whole commands) on one worker, so that no fixture runs twice.
+# First the device tests on fakegpu (tests/fakegpu.py), a second device that computes on
+# the CPU, so that a tensor left on the wrong device fails here as it would on a GPU; it is
+# built with the machine's C++ compiler, and without one a line says they did not run.
+# Then the whole suite. One worker per core; --dist loadscope keeps each module (and its
+# module-scoped fixtures, which run whole commands) on one worker, so no fixture runs twice.
 test: lint
+	@if missing=$$($(PYTHON) tests/fakegpu.py); then \
+		echo "make test: the device tests on fakegpu"; \
+		HANDGRAD_TEST_DEVICE=fakegpu $(PYTHON) -m pytest -q -n auto --dist loadscope; \
+	else \
+		echo "make test: warning: the device tests did not run on fakegpu: $$missing"; \
+	fi
 	$(PYTHON) -m pytest -q -n auto --dist loadscope
 
 # BENCH_ARGS=--quick for a fast smoke run; results go to benchmarks/results/latest.{json,png}.

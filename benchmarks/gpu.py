@@ -44,11 +44,14 @@ def synced(device: torch.device, fn):
 
 
 def data(q, n, p, device, dtype=torch.float32, seed=0):
-    g = torch.Generator(device=device).manual_seed(seed)
-    X = torch.randn(q, n, generator=g, device=device, dtype=dtype)
-    W = torch.randn(n, p, generator=g, device=device, dtype=dtype) / n**0.5
-    Y = X @ W + 0.1 * torch.randn(q, p, generator=g, device=device, dtype=dtype)
-    return X, Y
+    # Drawn where they are used on CUDA (millions of rows); a device without a generator
+    # of its own (the tests' fakegpu) gets the CPU's draws.
+    where = device if device.type in ("cpu", "cuda") else torch.device("cpu")
+    g = torch.Generator(device=where).manual_seed(seed)
+    X = torch.randn(q, n, generator=g, device=where, dtype=dtype)
+    W = torch.randn(n, p, generator=g, device=where, dtype=dtype) / n**0.5
+    Y = X @ W + 0.1 * torch.randn(q, p, generator=g, device=where, dtype=dtype)
+    return X.to(device), Y.to(device)
 
 
 class DisagreementError(Exception):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-# HANDGRAD_TEST_DEVICE=cuda runs the device tests (tests/test_devices.py) on a GPU;
+# HANDGRAD_TEST_DEVICE=cuda runs the device tests (tests/test_devices.py) on a GPU, and
+# HANDGRAD_TEST_DEVICE=fakegpu on a second device that computes on the CPU (fakegpu.py);
 # unset, they run on the CPU. A device that was asked for but is missing fails the
-# run rather than passing it untested. On the CPU no GPU is visible, so that the tests
+# run rather than passing it untested. Off CUDA no GPU is visible, so that the tests
 # that train with --device auto run on the CPU on a machine with a GPU too.
 TEST_DEVICE = os.environ.get("HANDGRAD_TEST_DEVICE", "cpu")
-if TEST_DEVICE == "cpu":
+DEVICES_UNDER_TEST = ("cpu", "cuda", "fakegpu")
+if TEST_DEVICE != "cuda":
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import pytest  # noqa: E402
@@ -31,8 +34,29 @@ def pytest_configure(config):
             "HANDGRAD_TEST_DEVICE=cuda, but torch sees no CUDA device here; unset it to "
             "run the suite on the CPU."
         )
-    if TEST_DEVICE not in ("cpu", "cuda"):  # mps: no float64, so training refuses it
-        raise pytest.UsageError(f"HANDGRAD_TEST_DEVICE must be cpu or cuda; got {TEST_DEVICE!r}.")
+    if TEST_DEVICE not in DEVICES_UNDER_TEST:  # mps: no float64, so training refuses it
+        raise pytest.UsageError(
+            f"HANDGRAD_TEST_DEVICE must be cpu, cuda or fakegpu; got {TEST_DEVICE!r}."
+        )
+    if TEST_DEVICE == "fakegpu":
+        import fakegpu
+
+        missing = fakegpu.missing_tool()
+        if missing:
+            raise pytest.UsageError(f"HANDGRAD_TEST_DEVICE=fakegpu builds an extension: {missing}.")
+        fakegpu.register()
+        site = str(Path(__file__).with_name("fakegpu_site"))
+        path = [site, os.environ.get("PYTHONPATH")]
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, path))
+
+
+def pytest_collection_modifyitems(config, items):
+    # On fakegpu, only the tests that take the device under test: the rest would run on
+    # the CPU exactly as in the plain run (make test runs both).
+    if TEST_DEVICE == "fakegpu":
+        takes = [("device" in getattr(item, "fixturenames", ()), item) for item in items]
+        config.hook.pytest_deselected(items=[item for chosen, item in takes if not chosen])
+        items[:] = [item for chosen, item in takes if chosen]
 
 
 def make_problem(q=7, n=4, p=3, dtype=torch.float64, seed=0, requires_grad=True):

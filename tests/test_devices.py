@@ -60,6 +60,22 @@ def test_functions_on_the_device_match_autograd(device, dtype, function):
         torch.testing.assert_close(got.double().cpu(), want, **tol)
 
 
+def test_the_device_under_test_refuses_a_cpu_array_beside_its_own(device):
+    # What makes the device tests worth running off the CPU (on CUDA, or on the tests'
+    # fakegpu where there is no GPU): a tensor left on the CPU fails as on a GPU.
+    if device.type == "cpu":
+        pytest.skip("one device: nothing to mix (HANDGRAD_TEST_DEVICE=fakegpu or cuda)")
+    here = torch.ones(3, 2, dtype=torch.float64, device=device)
+    with pytest.raises(RuntimeError, match="same device"):
+        here @ torch.ones(2, 1, dtype=torch.float64)
+    # A 0-dim CPU tensor is a number to CUDA, and so to fakegpu; views and in-place ops
+    # stay where they are, with their values.
+    twice = here * torch.tensor(2.0, dtype=torch.float64)
+    twice[1:, 0].add_(1.0)
+    assert twice.device.type == device.type and twice.t().device.type == device.type
+    assert twice.cpu().tolist() == [[2.0, 2.0], [3.0, 2.0], [3.0, 2.0]]
+
+
 def test_fused_pass_on_the_device_spans_several_blocks(device, monkeypatch):
     # Blocks of a few rows, so the per-block float64 sums are exercised on the device too.
     from handgrad.functions import blocked_pass

@@ -45,6 +45,7 @@ class Mutant:
     append: str = ""
     pending: str | None = None  # the issue building the feature, while it is open
     requires: str | None = None  # text that must be in ``file`` for the mutant to apply
+    env: dict[str, str] = field(default_factory=dict)  # set for its test run (and baseline)
 
 
 # Wrappers appended to runs/atomic.py: every JSON written by a run passes through its
@@ -332,6 +333,22 @@ MUTANTS = [
         ],
     ),
     Mutant(
+        "parameters-stay-on-the-device",
+        "the parameters meet the CPU statistics at one boundary (issue 11; fakegpu)",
+        "src/handgrad/training/trainer.py",
+        ["tests/test_devices.py", "-k", "equals_training_on_the_cpu and default"],
+        edits=[("(weight.detach().to(cpu) for weight", "(weight.detach() for weight")],
+        env={"HANDGRAD_TEST_DEVICE": "fakegpu"},
+    ),
+    Mutant(
+        "whitening-map-on-the-cpu",
+        "the whitening maps live on the run's device (issue 11; fakegpu)",
+        "src/handgrad/training/precondition.py",
+        ["tests/test_devices.py", "-k", "whiten"],
+        edits=[("M.to(dtype=dtype, device=device)", "M.to(dtype=dtype)")],
+        env={"HANDGRAD_TEST_DEVICE": "fakegpu"},
+    ),
+    Mutant(
         "small-path-reads-its-loss",
         "the small path's GPU code reads nothing back per batch (issue 11)",
         "src/handgrad/training/paths.py",
@@ -394,8 +411,14 @@ def copy_tree(destination: str) -> None:
         shutil.copy2(source, target)
 
 
-def run_tests(tree: str, tests: list[str], timeout: float) -> tuple[int, str]:
-    env = {**os.environ, "PYTHONPATH": os.path.join(tree, "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+def run_tests(tree: str, m: Mutant, timeout: float) -> tuple[int, str]:
+    tests = m.tests
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.path.join(tree, "src"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **m.env,
+    }
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
     try:
         done = subprocess.run(
@@ -444,9 +467,9 @@ def main(argv: list[str] | None = None) -> int:
             if mutated is None:
                 rows.append((m, "stale", "the text to mutate is not in the source", 0.0))
                 continue
-            key = tuple(m.tests)
+            key = (*m.tests, *sorted(m.env.items()))
             if not args.no_baseline and key not in baseline:
-                baseline[key] = run_tests(tree, m.tests, args.timeout)
+                baseline[key] = run_tests(tree, m, args.timeout)
             if key in baseline and baseline[key][0] != 0:
                 rows.append((m, "baseline fails", baseline[key][1], 0.0))
                 continue
@@ -454,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(mutated)
-                code, summary = run_tests(tree, m.tests, args.timeout)
+                code, summary = run_tests(tree, m, args.timeout)
             finally:
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(original)

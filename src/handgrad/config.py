@@ -16,7 +16,6 @@ OPTIMIZERS = ("auto", "gd", "sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULERS = ("auto", "none", "step", "exponential", "cosine", "plateau")
 GRADIENTS = ("manual", "autograd")
 PATHS = ("auto", "chained", "fused", "small", "stats")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float64")
 PRECONDITIONS = ("auto", "none", "whiten")
 
@@ -82,6 +81,8 @@ class TrainConfig:
     grad: str = "manual"
     # Which exact computation of the gradient: "auto" picks the fastest.
     path: str = "auto"
+    # "auto": CUDA where there is one, else the CPU; "cuda:1", "xpu" or any other device
+    # torch knows are taken as given (devices.resolve_device checks this machine has it).
     device: str = "auto"
     dtype: str = "float32"
     # Add the partial sums group by group in the data's order (torchrun), so that
@@ -143,7 +144,8 @@ def check(config: TrainConfig) -> TrainConfig:
     _choice("scheduler", c.scheduler, SCHEDULERS)
     _choice("grad", c.grad, GRADIENTS)
     _choice("path", c.path, PATHS)
-    _choice("device", c.device, DEVICES)
+    if not isinstance(c.device, str):  # which devices exist: devices.resolve_device
+        raise _fail("device", 'a device name such as "auto", "cpu", "cuda" or "cuda:1"', c.device)
     _choice("dtype", c.dtype, DTYPES)
     _choice("precondition", c.precondition, PRECONDITIONS)
     if not 0 <= c.momentum < 1:

@@ -22,7 +22,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from handgrad.config import (
-    DEVICES,
     DTYPES,
     OPTIMIZERS,
     PRECONDITIONS,
@@ -129,11 +128,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         whose condition number exceeds 1000; "none" never. ``partial_fit`` goes on in the
         coordinates of the ``fit`` before it, and without one never whitens: each call's
         batch would bring coordinates of its own.
-    device : {"cpu", "auto", "cuda", "mps"}, default="cpu"
-        Where the tensors live. "cpu": the estimator's fits are usually small and many
-        (cross-validation, grid searches), where a GPU's launch and copy costs dominate.
-        "auto" is "cuda" if there is one, else "cpu"; "mps" is refused with a sentence
-        (Apple's MPS has no float64, which training's statistics need).
+    device : str, default="cpu"
+        Where the tensors live: "cpu", "auto", "cuda", "cuda:1", ... or any device torch
+        knows. "cpu": the estimator's fits are usually small and many (cross-validation,
+        grid searches), where a GPU's launch and copy costs dominate. "auto" is "cuda" if
+        there is one, else "cpu"; "mps" is refused with a sentence (Apple's MPS has no
+        float64, which training's statistics need).
     dtype : {"float64", "float32"}, default="float64"
         Precision of the weights and data during training. float64, like scikit-learn's
         linear models, so that fits reach the least-squares optimum to well below 1e-4.
@@ -185,7 +185,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "standardize": ["boolean"],
         "precondition": [StrOptions(set(PRECONDITIONS))],
-        "device": [StrOptions(set(DEVICES))],
+        "device": [str],  # any device torch knows: resolved, with a sentence, by fit
         "dtype": [StrOptions(set(DTYPES))],
         "verbose": ["verbose"],
     }

@@ -1,0 +1,61 @@
+"""``fakegpu``: a second device, on the CPU, for the device tests where there is no GPU.
+
+``HANDGRAD_TEST_DEVICE=fakegpu`` (``make test`` runs the device tests so) puts them on it.
+Its tensors live in host memory, and every operator runs as the CPU kernel on aliases of
+them (``fakegpu.cpp``), except that an operator given a fakegpu tensor beside a CPU tensor
+of one or more dimensions fails with CUDA's own message. So the code a GPU run takes
+(``device.type != "cpu"``) runs here, and a tensor left on the wrong side of the device
+boundary is caught without a GPU. What it cannot show: speed, CUDA's kernels and their
+rounding, pinned memory, streams; ``make gpu-check`` is for those.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+NAME = "fakegpu"
+SOURCE = Path(__file__).with_name("fakegpu.cpp")
+# ninja is installed into the environment (the dev extra), beside its interpreter.
+TOOLS = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def missing_tool() -> str | None:
+    """What building the extension needs and this machine lacks, or None."""
+    if not any(shutil.which(cc, path=TOOLS) for cc in ("c++", "g++", "clang++")):
+        return "no C++ compiler (c++, g++ or clang++) on the PATH; install g++"
+    if not shutil.which("ninja", path=TOOLS):
+        return "no ninja; pip install ninja"
+    return None
+
+
+def register():
+    """Build the extension (once: it is kept in the environment) and register the device;
+    return it, ``torch.device("fakegpu")``."""
+    import torch
+    from torch.utils.backend_registration import _setup_privateuseone_for_python_backend
+    from torch.utils.cpp_extension import load
+
+    if torch._C._get_privateuse1_backend_name() == NAME:  # here already (sitecustomize.py)
+        return torch.device(NAME)
+    build = Path(sys.prefix) / "torch_extensions" / NAME
+    build.mkdir(parents=True, exist_ok=True)
+    os.environ["PATH"] = TOOLS
+    load(
+        name=f"handgrad_{NAME}",
+        sources=[str(SOURCE)],
+        build_directory=str(build),
+        is_python_module=False,
+        extra_cflags=["-O1"],
+    )
+    _setup_privateuseone_for_python_backend(NAME)
+    return torch.device(NAME)
+
+
+if __name__ == "__main__":  # make test: exit 0 where the device can be built, else say why
+    missing = missing_tool()
+    if missing:
+        print(missing)
+    sys.exit(1 if missing else 0)
