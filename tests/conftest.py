@@ -50,10 +50,17 @@ def pytest_configure(config):
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, path))
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--only-device-tests",
+        action="store_true",
+        help="only the tests that take the device under test (the `device` fixture): make "
+        "test's fakegpu run, beside the whole suite on the CPU",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
-    # On fakegpu, only the tests that take the device under test: the rest would run on
-    # the CPU exactly as in the plain run (make test runs both).
-    if TEST_DEVICE == "fakegpu":
+    if config.getoption("--only-device-tests"):
         takes = [("device" in getattr(item, "fixturenames", ()), item) for item in items]
         config.hook.pytest_deselected(items=[item for chosen, item in takes if not chosen])
         items[:] = [item for chosen, item in takes if chosen]

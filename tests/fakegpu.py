@@ -11,6 +11,7 @@ rounding, pinned memory, streams; ``make gpu-check`` is for those.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
@@ -43,13 +44,19 @@ def register():
     build = Path(sys.prefix) / "torch_extensions" / NAME
     build.mkdir(parents=True, exist_ok=True)
     os.environ["PATH"] = TOOLS
-    load(
-        name=f"handgrad_{NAME}",
-        sources=[str(SOURCE)],
-        build_directory=str(build),
-        is_python_module=False,
-        extra_cflags=["-O1"],
-    )
+    # torch's own lock is a file that a build killed half-way leaves behind, and every
+    # later build then waits on it for ever. This one is released when its holder dies:
+    # under it, any torch lock is such a leftover.
+    with open(build / "handgrad.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        (build / "lock").unlink(missing_ok=True)
+        load(
+            name=f"handgrad_{NAME}",
+            sources=[str(SOURCE)],
+            build_directory=str(build),
+            is_python_module=False,
+            extra_cflags=["-O1"],
+        )
     _setup_privateuseone_for_python_backend(NAME)
     return torch.device(NAME)
 

@@ -355,9 +355,13 @@ def test_an_estimator_fitted_on_the_device_unpickles_and_goes_on_without_one(dev
 
 # --- naming a device this machine lacks ----------------------------------------------
 def no_cuda(monkeypatch, count=0):
-    """Make torch report ``count`` CUDA devices, without the hardware."""
+    """Make torch report ``count`` CUDA devices, and no other accelerator, without the
+    hardware (and without the tests' fakegpu, where it runs)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: count > 0)
+    cuda = torch.device("cuda") if count else None
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda *_, **__: cuda)
 
 
 @pytest.mark.parametrize(
@@ -388,8 +392,23 @@ def test_auto_trains_on_the_cpu_on_a_mac_and_the_checker_may_use_mps(monkeypatch
 
     no_cuda(monkeypatch)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    mps = torch.device("mps")
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda *_, **__: mps)
     assert resolve_device("auto") == CPU  # training: float64 everywhere
-    assert resolve_device("auto", float64=False) == torch.device("mps")
+    assert resolve_device("auto", float64=False) == mps
+
+
+def test_auto_takes_an_accelerator_other_than_cuda(monkeypatch):
+    # Intel's XPU, or an out-of-tree backend (the tests' fakegpu): what torch.accelerator
+    # reports, when there is no CUDA.
+    from handgrad.devices import resolve_device
+
+    no_cuda(monkeypatch)
+    xpu = torch.device("xpu", 0)
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda *_, **__: xpu)
+    assert resolve_device("auto") == torch.device("xpu")
 
 
 def test_the_estimator_names_its_own_parameter_for_a_missing_device(monkeypatch):

@@ -139,7 +139,8 @@ def test_final_metrics_from_statistics_equal_a_pass_over_the_rows(case):
     metrics = trainer.metrics()
     assert metrics["final_metrics_from"] == "statistics"
     assert metrics["statistics_rounding"] <= FINAL_RTOL
-    optimum = (trainer.reference.W, trainer.reference.b)
+    device = trainer.data.device  # the reference is on the CPU by design; the rows are not
+    optimum = (trainer.reference.W.to(device), trainer.reference.b.to(device))
     rows = passes.final_sse(trainer.data, [trainer.weights, optimum], trainer.data.y_scaler.scale)
     for split in trainer.data.splits:
         expected = float(rows[split.name][0].sum()) / split.n_samples

@@ -17,7 +17,9 @@ from handgrad.training.precondition import AUTO_MAX_COLUMNS, Whitening
 
 
 def trainer(data, **settings) -> Trainer:
-    config = check(TrainConfig(**settings))
+    # The maps' algebra, on the CPU (the reference lives there): tests/test_devices.py
+    # whitens on the device under test.
+    config = check(TrainConfig(**{"device": "cpu", **settings}))
     return Trainer(prepare(data, config), config)
 
 

@@ -23,13 +23,14 @@ def _flag(value: str) -> str:
 def resolve_device(
     name: str, ask: Callable[[str], str] = _flag, float64: bool = True
 ) -> torch.device:
-    """The device ``name`` stands for; ``auto`` is CUDA, else the CPU (or, where float64
-    is not needed, Apple's MPS before the CPU).
+    """The device ``name`` stands for; ``auto`` is CUDA, else another accelerator torch
+    has here (Intel's XPU, a registered backend), else the CPU (or, where float64 is not
+    needed, Apple's MPS before the CPU).
 
     Parameters
     ----------
     name : str
-        "auto", "cpu", or a device torch knows ("cuda", "cuda:1", "mps").
+        "auto", "cpu", or a device torch knows ("cuda", "cuda:1", "xpu", "mps").
     ask : callable, default: the CLI's ``--device VALUE``
         How the caller's user writes a device choice, for the error messages.
     float64 : bool, default=True
@@ -45,7 +46,13 @@ def resolve_device(
     """
     cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
     if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps and not float64 else "cpu")
+        if cuda:
+            return torch.device("cuda")
+        if torch.accelerator.is_available():  # Intel's XPU, a registered backend
+            other = torch.accelerator.current_accelerator()
+            if other is not None and other.type not in ("cuda", "mps"):
+                return torch.device(other.type)
+        return torch.device("mps" if mps and not float64 else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:

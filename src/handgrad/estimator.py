@@ -132,8 +132,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Where the tensors live: "cpu", "auto", "cuda", "cuda:1", ... or any device torch
         knows. "cpu": the estimator's fits are usually small and many (cross-validation,
         grid searches), where a GPU's launch and copy costs dominate. "auto" is "cuda" if
-        there is one, else "cpu"; "mps" is refused with a sentence (Apple's MPS has no
-        float64, which training's statistics need).
+        there is one, else another accelerator torch has (such as "xpu"), else "cpu";
+        "mps" is refused with a sentence (Apple's MPS has no float64, which training's
+        statistics need).
     dtype : {"float64", "float32"}, default="float64"
         Precision of the weights and data during training. float64, like scikit-learn's
         linear models, so that fits reach the least-squares optimum to well below 1e-4.

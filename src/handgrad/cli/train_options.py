@@ -203,8 +203,9 @@ def add_options(p) -> None:
         "--device",
         metavar="DEVICE",
         help="where to train: auto, cpu, cuda, cuda:1, ... or any device torch knows; 'auto' "
-        "is cuda if there is one, else cpu (mps has no float64, which training needs); with "
-        "--resume, where to go on (default: auto; with --resume, the run's own)",
+        "is cuda if there is one, else another accelerator torch has (such as xpu), else cpu "
+        "(mps has no float64, which training needs); with --resume, where to go on "
+        "(default: auto; with --resume, the run's own)",
     )
     split.add_argument(
         "--dtype",

@@ -1,0 +1,18 @@
+"""The fakegpu device in every Python process that the device tests start.
+
+conftest.py puts this folder first on PYTHONPATH under HANDGRAD_TEST_DEVICE=fakegpu. Its
+entry point (the ``torch.backends`` group, PyTorch's own way to load a device backend)
+registers fakegpu as ``import torch`` ends, so that a subprocess (a CLI run, the GPU
+figures script) has the device its parent tests, and one that never imports torch pays
+nothing.
+"""
+
+import sys
+from pathlib import Path
+
+
+def register() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import fakegpu
+
+    fakegpu.register()
