@@ -25,8 +25,9 @@ TOOLS = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH"
 
 def missing_tool() -> str | None:
     """What building the extension needs and this machine lacks, or None."""
-    if not any(shutil.which(cc, path=TOOLS) for cc in ("c++", "g++", "clang++")):
-        return "no C++ compiler (c++, g++ or clang++) on the PATH; install g++"
+    compiler = os.environ.get("CXX", "c++")  # what torch's build runs
+    if not shutil.which(compiler, path=TOOLS):
+        return f"no C++ compiler ({compiler}) on the PATH; install g++, or set CXX"
     if not shutil.which("ninja", path=TOOLS):
         return "no ninja; pip install ninja"
     return None

@@ -260,7 +260,8 @@ def test_the_gpu_figures_script_runs_on_the_device_under_test(device):
 
 
 # --- runs and models that move between devices ----------------------------------------
-NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}  # a subprocess that sees no GPU: a CPU-only machine
+# A subprocess that sees no GPU, as on a CPU-only machine: no CUDA, and no fakegpu.
+NO_GPU = {"CUDA_VISIBLE_DEVICES": "", "HANDGRAD_FAKEGPU": "0"}
 
 
 def run_python(code: str, *args: str, env: dict | None = None) -> str:
