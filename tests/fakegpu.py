@@ -3,10 +3,11 @@
 ``HANDGRAD_TEST_DEVICE=fakegpu`` (``make test`` runs the device tests so) puts them on it.
 Its tensors live in host memory, and every operator runs as the CPU kernel on aliases of
 them (``fakegpu.cpp``), except that an operator given a fakegpu tensor beside a CPU tensor
-of one or more dimensions fails with CUDA's own message. So the code a GPU run takes
-(``device.type != "cpu"``) runs here, and a tensor left on the wrong side of the device
-boundary is caught without a GPU. What it cannot show: speed, CUDA's kernels and their
-rounding, pinned memory, streams; ``make gpu-check`` is for those.
+fails with CUDA's own message (a 0-dim CPU tensor passes as a number to pointwise
+operators, as on CUDA). So the code a GPU run takes (``device.type != "cpu"``) runs here,
+and a tensor left on the wrong side of the device boundary is caught without a GPU. What
+it cannot show: speed, CUDA's kernels and their rounding, pinned memory, streams,
+``torch.compile``'s GPU code; ``make gpu-check`` is for those.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def register():
     from torch.utils.backend_registration import _setup_privateuseone_for_python_backend
     from torch.utils.cpp_extension import load
 
-    if torch._C._get_privateuse1_backend_name() == NAME:  # here already (sitecustomize.py)
+    if torch._C._get_privateuse1_backend_name() == NAME:  # here already (fakegpu_autoload.py)
         return torch.device(NAME)
     build = Path(sys.prefix) / "torch_extensions" / NAME
     build.mkdir(parents=True, exist_ok=True)

@@ -81,8 +81,9 @@ class TrainConfig:
     grad: str = "manual"
     # Which exact computation of the gradient: "auto" picks the fastest.
     path: str = "auto"
-    # "auto": CUDA where there is one, else the CPU; "cuda:1", "xpu" or any other device
-    # torch knows are taken as given (devices.resolve_device checks this machine has it).
+    # "auto": CUDA where there is one, else another accelerator torch has, else the CPU;
+    # "cuda:1", "xpu" or any other device torch knows are taken as given
+    # (devices.resolve_device checks that this machine has it).
     device: str = "auto"
     dtype: str = "float32"
     # Add the partial sums group by group in the data's order (torchrun), so that
