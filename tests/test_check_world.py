@@ -118,3 +118,20 @@ def test_a_pole_or_a_kink_within_the_step_is_not_called_wrong():
     assert handgrad.check(LogSignFlipped, x).inputs[0].diagnosis == "sign-flipped"
     kink = handgrad.check(torch.abs, torch.tensor([3e-7, 1.0, -2.0], dtype=torch.float64))
     assert kink.verdict == "OK" and kink.inputs[0].undefined == 1
+
+
+def test_a_check_draws_from_its_seed_alone_and_leaves_the_callers_random_stream():
+    # gradgradcheck and the jvp check draw random directions from torch's global stream;
+    # the check seeds them from its own seed, in a fork: the same call gives the same
+    # report whatever ran before, and a script seeded before a check draws, after it, what
+    # it would have drawn without it.
+    world = next(w for w in WORLD if w.name == "standardize")  # gradgradcheck fails: numbers
+    reports = []
+    for before in (0, 1):
+        torch.manual_seed(before)
+        expected = torch.rand(3)
+        torch.manual_seed(before)
+        reports.append(str(checked(world)))
+        assert torch.equal(torch.rand(3), expected)
+    assert "gradgradcheck): failed" in reports[0]
+    assert reports[0] == reports[1]

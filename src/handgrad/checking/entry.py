@@ -65,7 +65,9 @@ def check(
     atol, rtol : float, default=1e-5, 1e-3
         Elementwise tolerance |analytic − numeric| ≤ atol + rtol·|numeric|, as gradcheck.
     seed : int, default=0
-        Seed of the random ``grad_output``.
+        Seed of every random draw of the check: the ``grad_output``, and the random
+        directions of gradgradcheck and of the jvp check. The same call gives the same
+        report, and the caller's random streams are left as they were.
     device : {"auto", "cpu"} or a device name, default="auto"
         Where the float64 gradients are computed: "auto" is the inputs' device, or CPU
         copies for a device without float64 (mps); "cpu" always uses CPU copies. The
@@ -140,9 +142,9 @@ def check(
         ),
         needs_input_grad=needs,
         double_backward=check_double_backward(
-            target, x64, V, outputs, indices, wrong_first or skip
+            target, x64, V, outputs, indices, wrong_first or skip, seed
         ),
-        forward_mode=check_forward_mode(target, x64, outputs, indices, skip),
+        forward_mode=check_forward_mode(target, x64, outputs, indices, skip, seed),
         native_dtype=native,
     )
     return _report(target, inputs, indices, entries, extras, settings)

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -84,10 +85,12 @@ def check_double_backward(
     outputs: Outputs,
     indices: Sequence[int],
     skip: str | None,
+    seed: int,
 ) -> ExtraCheck:
     """Run ``gradgradcheck`` on float64 ``inputs`` if backward builds a graph.
 
-    ``skip`` is a reason not to run it (the first derivatives are wrong, say), or None.
+    ``skip`` is a reason not to run it (the first derivatives are wrong, say), or None;
+    ``seed`` draws its random directions.
     """
     if not target.is_function:
         return ExtraCheck(DOUBLE, "not applicable", "a plain callable's backward is autograd's")
@@ -105,9 +108,10 @@ def check_double_backward(
             "under no_grad, through numpy, or marked @once_differentiable)",
         )
     try:
-        torch.autograd.gradgradcheck(
-            differentiable_outputs(target, outputs), _leaves(inputs, indices), fast_mode=True
-        )
+        with _random_from(seed, inputs):
+            torch.autograd.gradgradcheck(
+                differentiable_outputs(target, outputs), _leaves(inputs, indices), fast_mode=True
+            )
     except GradcheckError as error:
         where = " ".join(str(error).split("\n")[0].split()).rstrip(",")
         return ExtraCheck(
@@ -123,7 +127,12 @@ def check_double_backward(
 
 
 def check_forward_mode(
-    target: Target, inputs: list[Any], outputs: Outputs, indices: Sequence[int], skip: str | None
+    target: Target,
+    inputs: list[Any],
+    outputs: Outputs,
+    indices: Sequence[int],
+    skip: str | None,
+    seed: int,
 ) -> ExtraCheck:
     """Check a Function's ``jvp`` against finite differences, in float64."""
     if not target.is_function:
@@ -133,17 +142,35 @@ def check_forward_mode(
     if skip:
         return ExtraCheck(FORWARD, "skipped", skip)
     try:
-        torch.autograd.gradcheck(
-            differentiable_outputs(target, outputs),
-            _leaves(inputs, indices),
-            check_forward_ad=True,
-            check_backward_ad=False,
-            check_undefined_grad=False,
-            fast_mode=True,
-        )
+        with _random_from(seed, inputs):
+            torch.autograd.gradcheck(
+                differentiable_outputs(target, outputs),
+                _leaves(inputs, indices),
+                check_forward_ad=True,
+                check_backward_ad=False,
+                check_undefined_grad=False,
+                fast_mode=True,
+            )
     except Exception as error:  # GradcheckError, or whatever the code under test raises
         return ExtraCheck(FORWARD, "failed", describe_error(error))
     return ExtraCheck(FORWARD, "passed")
+
+
+@contextmanager
+def _random_from(seed: int, inputs: list[Any]) -> Iterator[None]:
+    """gradcheck's random directions (and gradgradcheck's grad_outputs) drawn from
+    ``seed``: the same verdict on every call, and the caller's random streams, on the CPU
+    and on the inputs' GPUs, left as they were."""
+    gpus = sorted({x.device.index for x in inputs if _on_cuda(x)})
+    with torch.random.fork_rng(devices=gpus):
+        torch.default_generator.manual_seed(seed)
+        for index in gpus:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        yield
+
+
+def _on_cuda(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.device.type == "cuda"
 
 
 def differentiable_outputs(target: Target, outputs: Outputs):
