@@ -251,7 +251,10 @@ def test_index_float_and_bool_inputs(world_dir, capsys):
         (["--input", "int:3.5"], "--input 'int:3.5': '3.5' is not a int"),
         (["--input", "bool:maybe"], "'maybe' is not a bool"),
         (["--input", "4:index=0"], "'index=0' is not a domain"),
-        (["--input", "4,3", "--device", "gpu7"], "--device 'gpu7' is not a device"),
+        (
+            ["--input", "4,3", "--device", "gpu7"],
+            "--device gpu7 is not a device; use auto, cpu, cuda, cuda:1 or mps.",  # mps: checks
+        ),
         (["--input", "4,3", "--domain", "index=3"], "give it per input"),
     ],
 )

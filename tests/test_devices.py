@@ -372,7 +372,9 @@ def no_cuda(monkeypatch, count=0):
         ("cuda:7", 0, "--device cuda:7: no CUDA device is available here; use --device cpu."),
         ("cuda:7", 1, "--device cuda:7: this machine has 1 CUDA device (cuda:0); use one of"),
         ("cuda:2", 2, "this machine has 2 CUDA devices (cuda:0 to cuda:1); use one of those"),
-        ("gpu7", 0, "--device 'gpu7' is not a device; use auto, cpu, cuda, cuda:1 or mps."),
+        ("gpu7", 0, "--device gpu7 is not a device; use auto, cpu, cuda or cuda:1."),
+        ("CUDA", 0, "--device CUDA is not a device (did you mean --device cuda?); use auto, cpu"),
+        ("", 0, "--device '' is not a device; use auto, cpu, cuda or cuda:1."),
         ("mps", 0, "--device mps: training keeps its statistics, metrics and iterate means"),
     ],
 )
@@ -386,6 +388,19 @@ def test_a_device_this_machine_lacks_is_one_sentence(monkeypatch, name, count, m
     assert message in str(caught.value)
     if count:
         assert resolve_device(f"cuda:{count - 1}") == torch.device(f"cuda:{count - 1}")
+
+
+def test_the_estimator_takes_a_torch_device_and_names_a_misspelt_one():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    model = handgrad.GDRegressor(device=torch.device("cpu"), max_epochs=5)
+    with pytest.warns(UserWarning):  # 5 epochs: not converged
+        model.fit(X, y)
+    assert model.device_ == "cpu"
+    wanted = r"^GDRegressor: device='CUDA' is not a device \(did you mean device='cuda'\?\)"
+    with pytest.raises(ValueError, match=wanted):
+        handgrad.GDRegressor(device="CUDA").fit(X, y)
 
 
 def test_auto_trains_on_the_cpu_on_a_mac_and_the_checker_may_use_mps(monkeypatch):

@@ -7,6 +7,7 @@ lacks fails with the same sentence everywhere, before any tensor is made.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import torch
@@ -17,7 +18,10 @@ _LABELS = {"cuda": "CUDA", "mps": "Apple MPS"}
 
 
 def _flag(value: str) -> str:
-    return f"--device {value}"
+    return f"--device {value}" if _PLAIN.fullmatch(value) else f"--device {value!r}"
+
+
+_PLAIN = re.compile(r"[\w:.]+")  # a name that needs no quotes to be read back
 
 
 def resolve_device(
@@ -56,9 +60,10 @@ def resolve_device(
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UserError(
-            f"{ask(repr(name))} is not a device; use auto, cpu, cuda, cuda:1 or mps."
-        ) from None
+        names = "auto, cpu, cuda or cuda:1" if float64 else "auto, cpu, cuda, cuda:1 or mps"
+        lower = name.lower()
+        hint = f" (did you mean {ask(lower)}?)" if lower != name and _known(lower) else ""
+        raise UserError(f"{ask(name)} is not a device{hint}; use {names}.") from None
     kind = device.type
     if kind == "cpu":
         return device
@@ -81,9 +86,17 @@ def resolve_device(
     return device
 
 
+def _known(name: str) -> bool:
+    try:
+        torch.device(name)
+    except RuntimeError:
+        return False
+    return True
+
+
 def device_name(device: torch.device) -> str:
-    """The device as runs report it: "cpu", "mps", or "cuda:0 (NVIDIA H200)"."""
+    """The device as runs report it: "cpu", "xpu:1", or "cuda:0 (NVIDIA H200)"."""
     if device.type != "cuda":
-        return device.type
+        return str(device)
     index = torch.cuda.current_device() if device.index is None else device.index
     return f"cuda:{index} ({torch.cuda.get_device_name(index)})"

@@ -128,7 +128,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         whose condition number exceeds 1000; "none" never. ``partial_fit`` goes on in the
         coordinates of the ``fit`` before it, and without one never whitens: each call's
         batch would bring coordinates of its own.
-    device : str, default="cpu"
+    device : str or torch.device, default="cpu"
         Where the tensors live: "cpu", "auto", "cuda", "cuda:1", ... or any device torch
         knows. "cpu": the estimator's fits are usually small and many (cross-validation,
         grid searches), where a GPU's launch and copy costs dominate. "auto" is "cuda" if
@@ -152,7 +152,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     loss_curve_ : list of float
         Training MSE after each epoch.
     device_ : str
-        The device the last fit ran on: "cpu", "mps", or "cuda:0 (NVIDIA H200)" with
+        The device the last fit ran on: "cpu", "xpu", or "cuda:0 (NVIDIA H200)" with
         the GPU's name.
     converged_ : bool
         Whether the training MSE ended within 1e-3 (relative) of the closed-form
@@ -186,7 +186,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "standardize": ["boolean"],
         "precondition": [StrOptions(set(PRECONDITIONS))],
-        "device": [str],  # any device torch knows: resolved, with a sentence, by fit
+        "device": [str, torch.device],  # any device torch knows: resolved by fit
         "dtype": [StrOptions(set(DTYPES))],
         "verbose": ["verbose"],
     }
@@ -314,7 +314,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     f"{n_targets}; give partial_fit the same targets each call."
                 )
             config = old.config
-            if key != self._data_key or config.early_stopping or config.device != self.device:
+            if key != self._data_key or config.early_stopping or config.device != str(self.device):
                 self._trainer = self._run(lambda: self._continue_on(X, Y))
         self._data_key = key
         self._run(lambda: self._trainer.fit(self._callback(), self._trainer.epoch + 1))
@@ -390,7 +390,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             seed=seed,
             standardize=bool(self.standardize),
             precondition="none" if incremental else self.precondition,
-            device=self.device,
+            device=str(self.device),
             dtype=self.dtype,
         )
         for ignored in ignored_settings(config):  # a parameter that would do nothing
@@ -400,7 +400,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def _check_device(self, going_on: bool) -> None:
         """Refuse a ``device`` this machine lacks, in the estimator's own words."""
         try:
-            resolve_device(self.device, ask=lambda value: f"device={value!r}")
+            resolve_device(str(self.device), ask=lambda value: f"device={value!r}")
         except UserError as error:
             how = " (set_params(device='cpu') goes on from the fitted state on the CPU)"
             how = how if going_on else ""
@@ -419,7 +419,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         old = self._trainer
         carried = old if isinstance(old, _Carried) else _Carried.of(old)
         x_scaler, state = carried.x_scaler, carried.state
-        config = carried.config.replace(early_stopping=False, val_fraction=0.0, device=self.device)
+        config = carried.config.replace(
+            early_stopping=False, val_fraction=0.0, device=str(self.device)
+        )
         if state.whitening is None:  # the state is of plain steps: stay plain
             config = config.replace(precondition="none")
         X_train_units = x_scaler.transform(torch.from_numpy(X)).numpy()

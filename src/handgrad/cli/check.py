@@ -65,8 +65,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--device",
         default="cpu",
         metavar="DEVICE",
-        help="where the drawn tensors live (cpu, cuda, cuda:1..., or auto: cuda, then mps, "
-        "then cpu; default: cpu); the gradients are "
+        help="where the drawn tensors live (cpu, cuda, cuda:1..., or auto: cuda, then "
+        "another accelerator torch has, then mps, then cpu; default: cpu); the gradients are "
         "computed in float64 there, or on CPU copies for a device without float64",
     )
     parser.add_argument(

@@ -280,7 +280,7 @@ def _config_from_args(args) -> cfg.TrainConfig:
             precondition=args.precondition,
             grad=args.grad,
             path=args.path,
-            device=args.device or "auto",
+            device="auto" if args.device is None else args.device,
             dtype=args.dtype,
             deterministic=args.deterministic,
         )
