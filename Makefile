@@ -73,7 +73,7 @@ gpu-check: $(if $(filter $(PYTHON),$(GPU_PYTHON)),install)
 
 # Where there is no GPU: the whole suite as on a machine with one, the GPU being fakegpu
 # (tests/fakegpu.py). --device auto picks it as it would pick CUDA, so a tensor that the
-# code or a test leaves on the wrong device fails here. About 4.5 minutes on 2 cores.
+# code or a test leaves on the wrong device fails here. About 3.5 minutes on 2 cores.
 fakegpu-check: install
 	HANDGRAD_TEST_DEVICE=fakegpu $(PYTHON) -m pytest -q -n auto --dist loadscope
 
