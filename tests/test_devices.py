@@ -403,6 +403,13 @@ def test_the_estimator_takes_a_torch_device_and_names_a_misspelt_one():
         handgrad.GDRegressor(device="CUDA").fit(X, y)
 
 
+def test_runs_name_a_device_with_its_index_and_a_gpu_with_its_model():
+    from handgrad.devices import device_name
+
+    assert device_name(torch.device("cpu")) == "cpu"
+    assert device_name(torch.device("xpu", 1)) == "xpu:1"  # no XPU needed to name one
+
+
 def test_auto_trains_on_the_cpu_on_a_mac_and_the_checker_may_use_mps(monkeypatch):
     from handgrad.devices import resolve_device
 

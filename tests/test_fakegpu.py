@@ -31,3 +31,48 @@ def test_a_lock_left_by_a_killed_build_does_not_stall_the_next():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "fakegpu:0"
     assert not (build / "lock").exists()
+
+
+FIDELITY = r"""
+import torch
+
+fake = torch.device("fakegpu")
+X, W = torch.ones(3, 2, device=fake), torch.ones(2, 2, device=fake)
+refused = {
+    "a CPU matrix": lambda: X @ torch.ones(2, 2),
+    "a 0-dim CPU bias to addmm": lambda: torch.addmm(torch.tensor(1.0), X, W),
+    "a CPU out=": lambda: torch.add(X, 1, out=torch.tensor(0.0)),
+    "CPU values to index_put_": lambda: X.__setitem__(torch.tensor([0]), torch.ones(1, 2)),
+    "a CPU generator": lambda: torch.randn(3, device=fake, generator=torch.Generator()),
+    "an overlapping write": lambda: X.view(-1)[1:].copy_(X.view(-1)[:-1]),
+    "set_ onto a CPU tensor": lambda: torch.tensor(1.0).set_(X),
+}
+for name, call in refused.items():
+    try:
+        call()
+    except RuntimeError:
+        continue
+    raise SystemExit(f"fakegpu took {name}, which CUDA refuses")
+# What CUDA takes: a 0-dim CPU number in a pointwise op, CPU indices, copies both ways.
+assert (X * torch.tensor(2.0)).device == X.device
+assert X[torch.tensor([1])].device == X.device
+X[1:, 0].add_(1.0)  # through a view, into X's memory
+assert X.cpu().tolist() == [[1.0, 1.0], [2.0, 1.0], [2.0, 1.0]]
+print("ok")
+"""
+
+
+@pytest.mark.skipif(bool(fakegpu.missing_tool()), reason=str(fakegpu.missing_tool()))
+def test_fakegpu_refuses_what_cuda_refuses_and_takes_what_it_takes():
+    import os
+
+    site = str(Path(__file__).with_name("fakegpu_site"))
+    done = subprocess.run(
+        [sys.executable, "-c", FIDELITY],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": site},
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert done.stdout.strip() == "ok"
