@@ -76,3 +76,23 @@ def test_curvature_is_the_hessians_spectrum_from_a_stable_computation(standardiz
     else:
         expected = 2.0 / (largest + trainer.reference.smallest_eigenvalue)
     assert trainer.learning_rate == pytest.approx(expected, rel=1e-10)
+
+
+def test_a_constant_column_whose_variance_rounds_below_zero_is_a_constant_column():
+    import warnings
+
+    from handgrad.training.reference import least_squares
+
+    rng = np.random.default_rng(0)
+    X = np.hstack([rng.normal(size=(50, 2)), np.full((50, 1), 3.0)])
+    Y = X[:, :1] * 2.0 + 1.0
+    data = Dataset(X=X, Y=Y, feature_names=("a", "b", "c"), target_names=("y",), name="d")
+    stats = trainer_for(data, standardize=False).stats
+    C = stats.centred.C
+    C[2, :] = C[:, 2] = 0.0
+    C[2, 2] = -1e-18  # what rounding may leave of a constant column's Σ(x − x̄)²
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in sqrt"
+        ref = least_squares(stats)
+    assert float(ref.W[2, 0]) == 0.0
+    np.testing.assert_allclose(ref.W[:2, 0].numpy(), [2.0, 0.0], atol=1e-9)

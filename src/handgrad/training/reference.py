@@ -54,7 +54,9 @@ def least_squares(stats: Statistics) -> Reference:
     """The minimum-norm (in scaled units) least-squares θ, by the stable solve above."""
     c = stats.centred
     n = c.C.shape[0]
-    scale = np.sqrt(np.diagonal(c.C))
+    # A constant column's variance may round to just below 0: it is 0 (a test's fuzzed
+    # CSV once printed numpy's "invalid value encountered in sqrt" for one).
+    scale = np.sqrt(np.maximum(np.diagonal(c.C), 0.0))
     scale = np.where(scale > 0, scale, 1.0)  # a constant column: its weight stays 0
     corr = c.C / scale[:, None] / scale[None, :]  # (n, n), unit diagonal
     values, vectors = np.linalg.eigh(corr)
