@@ -15,7 +15,6 @@
 
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 
 namespace {
 

@@ -17,11 +17,19 @@ from handgrad.errors import UserError
 _LABELS = {"cuda": "CUDA", "mps": "Apple MPS"}
 
 
+_PLAIN = re.compile(r"[\w:.]+")  # a name that needs no quotes to be read back
+
+
 def _flag(value: str) -> str:
     return f"--device {value}" if _PLAIN.fullmatch(value) else f"--device {value!r}"
 
 
-_PLAIN = re.compile(r"[\w:.]+")  # a name that needs no quotes to be read back
+def _parse(name: str) -> torch.device | None:
+    """``torch.device(name)``, or None where torch knows no such device."""
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        return None
 
 
 def resolve_device(
@@ -57,13 +65,12 @@ def resolve_device(
             if other is not None and other.type not in ("cuda", "mps"):
                 return torch.device(other.type)
         return torch.device("mps" if mps and not float64 else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
+    device = _parse(name)
+    if device is None:
         names = "auto, cpu, cuda or cuda:1" if float64 else "auto, cpu, cuda, cuda:1 or mps"
         lower = name.lower()
-        hint = f" (did you mean {ask(lower)}?)" if lower != name and _known(lower) else ""
-        raise UserError(f"{ask(name)} is not a device{hint}; use {names}.") from None
+        hint = f" (did you mean {ask(lower)}?)" if lower != name and _parse(lower) else ""
+        raise UserError(f"{ask(name)} is not a device{hint}; use {names}.")
     kind = device.type
     if kind == "cpu":
         return device
@@ -84,14 +91,6 @@ def resolve_device(
             f"device{'s' * (count > 1)} ({have}); use one of those, or {ask('cpu')}."
         )
     return device
-
-
-def _known(name: str) -> bool:
-    try:
-        torch.device(name)
-    except RuntimeError:
-        return False
-    return True
 
 
 def device_name(device: torch.device) -> str:

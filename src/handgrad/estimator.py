@@ -314,7 +314,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     f"{n_targets}; give partial_fit the same targets each call."
                 )
             config = old.config
-            if key != self._data_key or config.early_stopping or config.device != str(self.device):
+            if key != self._data_key or config.early_stopping or config.device != self._device_name:
                 self._trainer = self._run(lambda: self._continue_on(X, Y))
         self._data_key = key
         self._run(lambda: self._trainer.fit(self._callback(), self._trainer.epoch + 1))
@@ -390,17 +390,22 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             seed=seed,
             standardize=bool(self.standardize),
             precondition="none" if incremental else self.precondition,
-            device=str(self.device),
+            device=self._device_name,
             dtype=self.dtype,
         )
         for ignored in ignored_settings(config):  # a parameter that would do nothing
             raise ValueError(f"GDRegressor: {ignored.message(_spell)}")
         return config
 
+    @property
+    def _device_name(self) -> str:
+        """``device`` as the training configuration names it (a torch.device too)."""
+        return str(self.device)
+
     def _check_device(self, going_on: bool) -> None:
         """Refuse a ``device`` this machine lacks, in the estimator's own words."""
         try:
-            resolve_device(str(self.device), ask=lambda value: f"device={value!r}")
+            resolve_device(self._device_name, ask=lambda value: f"device={value!r}")
         except UserError as error:
             how = " (set_params(device='cpu') goes on from the fitted state on the CPU)"
             how = how if going_on else ""
@@ -420,7 +425,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         carried = old if isinstance(old, _Carried) else _Carried.of(old)
         x_scaler, state = carried.x_scaler, carried.state
         config = carried.config.replace(
-            early_stopping=False, val_fraction=0.0, device=str(self.device)
+            early_stopping=False, val_fraction=0.0, device=self._device_name
         )
         if state.whitening is None:  # the state is of plain steps: stay plain
             config = config.replace(precondition="none")
