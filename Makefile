@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-scale bench-spark mutants gpu-check fakegpu-check clean
+.PHONY: install demo test test-torch lint bench bench-scale bench-spark mutants gpu-check fakegpu-check clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -36,6 +36,11 @@ test: lint
 		echo "make test: warning: the device tests did not run on fakegpu: $$missing"; \
 	fi
 	$(PYTHON) -m pytest -q -n auto --dist loadscope
+
+# make test on another PyTorch release (TORCH=2.14.1), in an environment of its own
+# (.venv/torch-<release>): how a release earns its place in pyproject.toml's torch range.
+test-torch:
+	tools/test_torch.sh $(TORCH)
 
 # BENCH_ARGS=--quick for a fast smoke run; results go to benchmarks/results/latest.{json,png}.
 BENCH_ARGS ?=

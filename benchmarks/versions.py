@@ -32,6 +32,7 @@ def torch_range_note() -> str | None:
         return None
     return (
         f"torch {running} is outside the range pyproject.toml declares ({declared}): "
-        "results here are not those of a declared release; a full pass is what would "
-        "let the README and pyproject.toml add it."
+        "results here are not those of a declared release; a full pass of "
+        f"'make test-torch TORCH={running}' is what would let the README and "
+        "pyproject.toml add it."
     )

@@ -202,12 +202,15 @@ def test_the_torch_range_note_speaks_only_outside_the_declared_range(monkeypatch
     from benchmarks import versions
 
     declared = versions.declared_torch()
-    assert "2.13.0" in declared and "2.11.0" not in declared
-    assert versions.torch_range_note() is None  # the pinned dev release is declared
-    monkeypatch.setattr(versions.torch, "__version__", "2.11.0+cu130")
-    assert (
-        "torch 2.11.0 is outside the range pyproject.toml declares" in versions.torch_range_note()
-    )
+    with open(os.path.join(ROOT, "constraints.txt")) as constraints:
+        pinned = next(line[7:].strip() for line in constraints if line.startswith("torch=="))
+    assert pinned in declared  # the dev environment's release is a declared one
+    monkeypatch.setattr(versions.torch, "__version__", f"{pinned}+cpu")
+    assert versions.torch_range_note() is None
+    monkeypatch.setattr(versions.torch, "__version__", "2.0.1+cu118")
+    note = versions.torch_range_note()
+    assert f"torch 2.0.1 is outside the range pyproject.toml declares ({declared})" in note
+    assert "make test-torch TORCH=2.0.1" in note
 
 
 def test_a_gpu_figure_that_disagrees_fails_the_run_but_not_the_other_figures(monkeypatch, capsys):

@@ -3,7 +3,10 @@ called wrong, at random sizes; wrong ones get the right input and kind named."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,6 +64,24 @@ def test_right_functions_are_never_called_wrong(world, q, n, seed, dtype):
         report = handgrad.check(world.function, *inputs)
     assert report.verdict != "WRONG", str(report)
     assert not any(entry.wrong for entry in report.inputs), str(report)
+
+
+def test_the_forward_mode_check_shows_no_warning_of_torchs_own():
+    # A new process: torch scripts its jvp decompositions once, on forward AD's first use,
+    # and torch.jit.script warns of its own deprecation then (shown by default from 2.14).
+    script = (
+        "import handgrad; from gallery_world import ExpWithJvp; import torch; "
+        "print(handgrad.check(ExpWithJvp, torch.randn(3, 2)).verdict)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "OK", done.stderr
+    assert "Warning" not in done.stderr, done.stderr
 
 
 def test_the_mse_hint_is_given_only_for_an_mse():

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -142,7 +143,11 @@ def check_forward_mode(
     if skip:
         return ExtraCheck(FORWARD, "skipped", skip)
     try:
-        with _random_from(seed, inputs):
+        with _random_from(seed, inputs), warnings.catch_warnings():
+            # Forward AD's first use scripts torch's own jvp decompositions, and
+            # torch.jit.script warns of its deprecation (a FutureWarning from torch 2.14,
+            # shown to every user): about torch's code, not the code under check.
+            warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
             torch.autograd.gradcheck(
                 differentiable_outputs(target, outputs),
                 _leaves(inputs, indices),
