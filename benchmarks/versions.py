@@ -19,9 +19,14 @@ PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
 def declared_torch() -> SpecifierSet:
-    """The torch requirement of pyproject.toml's dependencies, e.g. ``>=2.13,<2.14``."""
+    """The torch requirement of pyproject.toml's dependencies, e.g. ``>=2.10,<2.15``."""
+    return SpecifierSet(declared_torch_text())
+
+
+def declared_torch_text() -> str:
+    """That requirement as pyproject.toml writes it (the README quotes it)."""
     found = re.search(r'^\s*"torch\s*([^";]*)"', PYPROJECT.read_text(), flags=re.MULTILINE)
-    return SpecifierSet(found.group(1) if found else "")
+    return found.group(1) if found else ""
 
 
 def torch_range_note() -> str | None:

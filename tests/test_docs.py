@@ -31,3 +31,11 @@ def test_formula_to_code_quotes_the_current_source():
         assert len(lines) >= 7
         for line in lines:
             assert line in source, f"{path} no longer contains: {line}"
+
+
+def test_the_readme_quotes_the_torch_range_pyproject_declares():
+    from benchmarks.versions import declared_torch_text
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Versions", 1)[1].split("\n### ", 1)[0]
+    assert f"`torch{declared_torch_text()}`" in section
